@@ -1,0 +1,30 @@
+"""Shared by the root entry points: turn a user error into one line instead of a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from overfit.errors import OverfitError
+
+log = logging.getLogger("overfit")
+
+
+def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """Run `task(cfg)`; an OverfitError ends a single run with `error: <one line>` and exit code 2.
+
+    In a multirun the error is re-raised instead, so the launcher or sweeper records the failed
+    job (Optuna marks the trial failed) rather than the whole sweep exiting.
+    """
+    try:
+        return task(cfg)
+    except OverfitError as err:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)

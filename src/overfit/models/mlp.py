@@ -1,0 +1,150 @@
+"""The IMDB bag-of-words MLP: one LightningModule for all six regularization variants.
+
+    vocab (multi-hot, sparse) -> EmbeddingBag(sum) + bias -> [ReLU -> Dropout -> Linear]* -> logit
+
+The first layer is `nn.EmbeddingBag(mode="sum")` plus a bias, which computes exactly what
+`nn.Linear(vocab_size, hidden)` computes on the multi-hot vector, but touches only the
+~130 words a review has instead of all 10,000 columns (tests/test_models.py checks the equality).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import BinaryAccuracy
+
+from overfit.errors import NonFiniteLossError, OverfitError
+
+
+class SparseLinear(nn.Module):
+    """`nn.Linear(in_features, out_features)` applied to a multi-hot vector given by its nonzero indices."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(in_features, out_features, mode="sum")
+        self.bias = nn.Parameter(torch.empty(out_features))
+        # Same init as nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+        bound = in_features**-0.5
+        nn.init.uniform_(self.bag.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    @staticmethod
+    def check_config(cfg) -> None:
+        """Called by train() on the model config before any data is loaded."""
+        check_hparams(1, [int(h) for h in cfg.get("hidden", [16])], float(cfg.get("dropout", 0.0)))
+
+    def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self.bag(indices, offsets) + self.bias
+
+
+class BagOfWordsMLP(L.LightningModule):
+    """Binary sentiment classifier on a sparse multi-hot bag of words.
+
+    Args:
+        vocab_size: input width (the datamodule's vocabulary size).
+        hidden: widths of the hidden layers, e.g. [16, 16].
+        dropout: probability of Dropout after each hidden ReLU (0 disables it).
+        optimizer: a partial `torch.optim.Optimizer` (Hydra `_partial_: true`) awaiting the params.
+        variant: the variant's name, for logs and checkpoints.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden: Sequence[int] = (16, 16),
+        dropout: float = 0.0,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        variant: str = "custom",
+    ):
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        check_hparams(vocab_size, hidden, dropout)
+        # Plain values only (no optimizer object), so a checkpoint loads with weights_only=True.
+        self.save_hyperparameters(ignore=["optimizer"], logger=False)
+        self.optimizer_factory = optimizer or torch.optim.RMSprop
+
+        self.input = SparseLinear(vocab_size, hidden[0])
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(hidden, hidden[1:] + [1]):
+            layers += [nn.ReLU(), nn.Dropout(dropout), nn.Linear(width_in, width_out)]
+        self.head = nn.Sequential(*layers)
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.train_acc, self.val_acc, self.test_acc = BinaryAccuracy(), BinaryAccuracy(), BinaryAccuracy()
+        self.best_val_acc, self.best_val_epoch = 0.0, -1
+
+    @staticmethod
+    def check_config(cfg) -> None:
+        """Called by train() on the model config before any data is loaded."""
+        check_hparams(1, [int(h) for h in cfg.get("hidden", [16])], float(cfg.get("dropout", 0.0)))
+
+    def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (batch,). Apply a sigmoid for P(positive)."""
+        return self.head(self.input(indices, offsets)).squeeze(-1)
+
+    def _shared_step(self, batch, stage: str, accuracy: BinaryAccuracy) -> torch.Tensor:
+        indices, offsets, labels = batch
+        logits = self(indices, offsets)
+        loss = self.loss_fn(logits, labels)
+        accuracy(logits, labels.int())  # BinaryAccuracy thresholds sigmoid(logits) at 0.5
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout masks come from torch's global RNG. Reseeding it from (seed, epoch) makes each
+        # epoch a function of the weights alone, so a run resumed from last.ckpt at epoch e
+        # continues exactly like one that was never interrupted.
+        base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by L.seed_everything
+        torch.manual_seed(base_seed * 100_003 + self.current_epoch)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._shared_step(batch, "train", self.train_acc)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
+                f"lower model.optimizer.lr (now {self.optimizers().param_groups[0]['lr']:g}); "
+                "the last good checkpoint is kept in the run's checkpoints/ dir"
+            )
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val", self.val_acc)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        acc = float(self.val_acc.compute())
+        if acc > self.best_val_acc:
+            self.best_val_acc, self.best_val_epoch = acc, self.current_epoch
+        self.log("val/acc_best", self.best_val_acc, sync_dist=True)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test", self.test_acc)
+
+    def predict_step(self, batch, batch_idx: int = 0) -> torch.Tensor:
+        indices, offsets = batch[0], batch[1]
+        return torch.sigmoid(self(indices, offsets))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(params=self.parameters())
+
+    # The best val accuracy so far survives a resume.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["best_val"] = {"acc": self.best_val_acc, "epoch": self.best_val_epoch}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        best = checkpoint.get("best_val", {})
+        self.best_val_acc, self.best_val_epoch = float(best.get("acc", 0.0)), int(best.get("epoch", -1))
+
+
+def check_hparams(vocab_size: int, hidden: list[int], dropout: float) -> None:
+    if vocab_size < 1:
+        raise OverfitError(f"vocab_size={vocab_size}: the vocabulary is empty; check data.vocab_size and the archive")
+    if not hidden or min(hidden) < 1:
+        raise OverfitError(f"model.hidden={hidden}: every hidden size must be >= 1, e.g. model.hidden=[16,16]")
+    if not 0.0 <= dropout < 1.0:
+        raise OverfitError(f"model.dropout={dropout}: must be in [0, 1), e.g. model.dropout=0.5")

@@ -3,6 +3,7 @@
 Never extracts: 50k small files on disk are slower to read back than the gzip stream itself (~2.5 s here).
 """
 
+import gzip
 import hashlib
 import os
 import re
@@ -73,8 +74,10 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
     """{"train"|"test": [(label, review id, rating, text), ...]} sorted by (label, id), so tar order never matters."""
     splits = {"train": [], "test": []}
     try:
-        with tarfile.open(path, mode="r|gz") as tar, tqdm(total=4 * REVIEWS_PER_CLASS, unit=" reviews",
-                                                          desc="Reading IMDB", mininterval=0.5) as bar:
+        # gzip.open, not tarfile's "r|gz": tarfile's own stream ends quietly at a truncation, GzipFile raises
+        # EOFError there and checks the CRC when drained below.
+        with gzip.open(path) as gz, tarfile.open(fileobj=gz, mode="r|") as tar, \
+                tqdm(total=4 * REVIEWS_PER_CLASS, unit=" reviews", desc="Reading IMDB", mininterval=0.5) as bar:
             for i, member in enumerate(tar):
                 name = member.name.removeprefix("./")
                 if i == 0 and name.split("/")[0] != "aclImdb":  # fail in milliseconds, not after the whole stream
@@ -90,6 +93,8 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
                 text = tar.extractfile(member).read().decode("utf-8", errors="replace")
                 splits[split].append((LABELS[folder], review_id, rating, text))
                 bar.update()
+            while gz.read(1 << 20):  # the rest (tar padding): reaching the gzip trailer verifies its CRC
+                pass
     except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
         raise OverfitError(f"IMDB archive {str(path)!r} is truncated or corrupt ({type(exc).__name__}: {exc}): "
                            f"delete it and download it again") from None

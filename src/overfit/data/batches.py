@@ -1,7 +1,7 @@
 """Sparse bag-of-words batches for nn.EmbeddingBag: a CSR Dataset fetched a batch at a time + an epoch-seeded sampler.
 
-    loader = DataLoader(CSRDataset(indptr, indices, labels), batch_sampler=EpochBatchSampler(len(labels), 512,
-                        shuffle=True, seed=0), collate_fn=identity)
+    sampler = EpochBatchSampler(EpochSampler(len(labels), shuffle=True, seed=0), batch_size=512, drop_last=False)
+    loader = DataLoader(CSRDataset(indptr, indices, labels), batch_sampler=sampler, collate_fn=identity)
     for indices, offsets, labels in loader: ...   # LongTensor[nnz], LongTensor[B], FloatTensor[B]
 
 Why not a per-row Dataset + collate: 30 batches x 512 rows of Python per-row work per epoch is the bottleneck of a
@@ -10,7 +10,7 @@ model this small; one numpy gather per batch is ~100x cheaper.
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from overfit.data.text import gather_rows
 
@@ -39,38 +39,37 @@ class CSRDataset(Dataset):
         return self.__getitems__([row])  # a batch of one: the same (indices, offsets, labels) shape contract
 
 
-class EpochBatchSampler(Sampler[list[int]]):
-    """Batches of row ids; epoch e's order is default_rng([seed, e]).permutation(n), so a resumed run matches.
+class EpochSampler(Sampler[int]):
+    """Row ids; epoch e's order is default_rng([seed, e]).permutation(n), so a resumed run sees the same order.
 
     With world_size > 1 each rank takes a disjoint strided share order[rank::world_size]. For training
-    (drop_uneven=True) the order is first cut to a multiple of world_size so all ranks see equally many rows
-    (at most world_size - 1 rows skipped per epoch, different ones each epoch). Val/test keep every row
-    (shares then differ by at most one row) so their metrics cover the whole split exactly once.
+    (drop_uneven, the default when shuffling) the order is first cut to a multiple of world_size so all ranks
+    see equally many rows (at most world_size - 1 rows skipped per epoch, different ones each epoch).
+    Val/test keep every row (shares then differ by at most one row): their metrics cover the split exactly once.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1, drop_uneven: bool | None = None):
-        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
-        self.rank, self.world_size = rank, world_size
+    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 drop_uneven: bool | None = None):
+        self.n, self.shuffle, self.seed, self.rank, self.world_size = n, shuffle, seed, rank, world_size
         self.drop_uneven = shuffle if drop_uneven is None else drop_uneven
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Lightning calls this on dataloader.batch_sampler at the start of every epoch (resumed ones too)."""
+        """Lightning calls this at the start of every epoch (resumed ones too) via dataloader.batch_sampler.sampler."""
         self.epoch = epoch
 
-    def _share(self) -> np.ndarray:
+    def __iter__(self):
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
         if self.drop_uneven:
             order = order[: self.n - self.n % self.world_size]
-        return order[self.rank :: self.world_size]
-
-    def __iter__(self):
-        share = self._share()
-        stop = len(share) - len(share) % self.batch_size if self.drop_last else len(share)
-        for start in range(0, stop, self.batch_size):
-            yield share[start : start + self.batch_size].tolist()
+        return iter(order[self.rank :: self.world_size].tolist())
 
     def __len__(self) -> int:
-        share = len(range(self.rank, self.n - self.n % self.world_size if self.drop_uneven else self.n, self.world_size))
-        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+        return len(range(self.rank, self.n - self.n % self.world_size if self.drop_uneven else self.n, self.world_size))
+
+
+class EpochBatchSampler(BatchSampler):
+    """torch's BatchSampler over an EpochSampler, with set_epoch forwarded (for code that calls it on the batch sampler)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)

@@ -20,7 +20,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from overfit.data import archive as imdb_archive
-from overfit.data.batches import CSRDataset, EpochBatchSampler, identity
+from overfit.data.batches import CSRDataset, EpochBatchSampler, EpochSampler, identity
 from overfit.data.text import build_vocabulary, gather_rows, vectorize
 from overfit.errors import OverfitError
 
@@ -118,8 +118,9 @@ class IMDBDataModule(L.LightningDataModule):
             raise OverfitError(f"data.val_size={self.val_size} leaves no training reviews (the archive has "
                                f"{n_train}): use a smaller data.val_size")
         perm = np.random.default_rng(self.split_seed).permutation(n_train)
-        parts = {"train": np.sort(perm[self.val_size:]), "val": np.sort(perm[: self.val_size])}
-        for split, rows in parts.items():
+        # Row numbers into the official train split (ordered by label, then review id); kept for inspection.
+        self.split_rows = {"train": np.sort(perm[self.val_size:]), "val": np.sort(perm[: self.val_size])}
+        for split, rows in self.split_rows.items():
             indptr, indices = _take(arrays["train_indptr"], arrays["train_indices"], rows)
             self.datasets[split] = CSRDataset(indptr, indices, arrays["train_labels"][rows])
         self.datasets["test"] = CSRDataset(arrays["test_indptr"], arrays["test_indices"], arrays["test_labels"])
@@ -156,8 +157,8 @@ class IMDBDataModule(L.LightningDataModule):
         rank, world_size = 0, 1
         if self.trainer is not None and self.trainer.world_size > 1:  # DDP: Trainer(use_distributed_sampler=False)
             rank, world_size = self.trainer.global_rank, self.trainer.world_size
-        sampler = EpochBatchSampler(len(self.datasets[split]), self.batch_size, shuffle=shuffle, seed=self.seed,
-                                    rank=rank, world_size=world_size)
+        rows = EpochSampler(len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size)
+        sampler = EpochBatchSampler(rows, self.batch_size, drop_last=False)
         return DataLoader(self.datasets[split], batch_sampler=sampler, collate_fn=identity,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

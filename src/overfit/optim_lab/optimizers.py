@@ -136,3 +136,13 @@ class RMSprop(Optimizer):
 
 
 OPTIMIZERS = {cls.name: cls for cls in (GD, Momentum, Nesterov, Adam, RMSprop)}
+
+
+def make_optimizer(name: str, **params) -> Optimizer:
+    """Optimizer by name ("gd", "momentum", "nesterov", "adam", "rmsprop") with its hyperparameters."""
+    if name not in OPTIMIZERS:
+        raise OptimLabError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    try:
+        return OPTIMIZERS[name](**params)
+    except TypeError as e:  # an unknown keyword, e.g. optimizer.momentum for adam
+        raise OptimLabError(f"{name}: {e}; see conf/optim_lab/optimizer/{name}.yaml for its parameters") from None

@@ -173,3 +173,13 @@ class Quadratic(Surface):
 
     def __repr__(self):
         return f"Quadratic(eigenvalues={self.eigenvalues.tolist()}, angle={self.angle})"
+
+
+SURFACES = {cls.name: cls for cls in (Beale, Rosenbrock, Quadratic)}
+
+
+def make_surface(name: str, **params) -> Surface:
+    """Surface by name ("beale", "rosenbrock", "quadratic") with its constructor parameters."""
+    if name not in SURFACES:
+        raise OptimLabError(f"unknown surface {name!r}; choose one of {sorted(SURFACES)}")
+    return SURFACES[name](**params)

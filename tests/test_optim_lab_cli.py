@@ -80,3 +80,13 @@ def test_script_bad_input_exits_with_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2, err
     assert err.count("\n") == 0 and err.startswith("error: adam: lr=0")
+
+
+def test_package_does_not_import_lightning():
+    # the lab must run without Lightning: no module of the package (or the script) imports it
+    sources = list((ROOT / "src" / "overfit" / "optim_lab").glob("*.py")) + [ROOT / "scripts" / "optim_lab.py"]
+    assert len(sources) >= 9
+    for path in sources:
+        for line in path.read_text().splitlines():
+            words = line.split()
+            assert not (words[:1] in (["import"], ["from"]) and "lightning" in words[1]), (path, line)

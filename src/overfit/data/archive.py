@@ -62,7 +62,8 @@ def verify(path: Path, accepted: list[str] | None) -> str:
     """Check gzip magic and SHA-256 against `accepted` (None: skip); returns the actual checksum (the cache key)."""
     with open(path, "rb") as f:
         if f.read(2) != b"\x1f\x8b":
-            raise OverfitError(f"IMDB archive {str(path)!r} is not a gzip file: point data.archive at aclImdb_v1.tar.gz")
+            raise OverfitError(f"IMDB archive {str(path)!r} is not a gzip file: "
+                               f"point data.archive at aclImdb_v1.tar.gz")
     actual = sha256sum(path)
     if accepted is not None and actual not in [s.lower() for s in accepted]:
         raise OverfitError(f"IMDB archive {str(path)!r} has SHA-256 {actual}, expected one of {list(accepted)}: "
@@ -86,7 +87,8 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
                 match = _REVIEW.fullmatch(name)  # unsup/, *.feat, urls_*.txt, README... are skipped here
                 if match is None or not member.isfile():
                     continue
-                split, folder, review_id, rating = match.group(1), match.group(2), int(match.group(3)), int(match.group(4))
+                split, folder, review_id, rating = match.groups()
+                review_id, rating = int(review_id), int(rating)
                 if (folder == "pos" and rating < 7) or (folder == "neg" and rating > 4):
                     raise OverfitError(f"IMDB archive {str(path)!r}: {name} has rating {rating} but sits in {folder}/ "
                                        f"(pos needs >= 7, neg <= 4): the archive is mislabeled, use the official one")
@@ -103,7 +105,8 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
         counts = [sum(r[0] == label for r in reviews) for label in (0, 1)]
         if min(counts) == 0:
             raise OverfitError(f"IMDB archive {str(path)!r}: split {split} has {counts[0]} neg and {counts[1]} pos "
-                               f"reviews under aclImdb/{split}/{{neg,pos}}/: it needs both classes, use the official archive")
+                               f"reviews under aclImdb/{split}/{{neg,pos}}/: it needs both classes, "
+                               f"use the official archive")
         if checksum in KNOWN_SHA256 and counts != [REVIEWS_PER_CLASS] * 2:
             raise OverfitError(f"IMDB archive {str(path)!r} ({KNOWN_SHA256[checksum]}): split {split} has {counts} "
                                f"neg/pos reviews, expected 12,500 each: the file is damaged, download it again")

@@ -59,7 +59,8 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
         if self.drop_uneven:
             order = order[: self.n - self.n % self.world_size]
         return iter(order[self.rank :: self.world_size].tolist())
@@ -69,7 +70,7 @@ class EpochSampler(Sampler[int]):
 
 
 class EpochBatchSampler(BatchSampler):
-    """torch's BatchSampler over an EpochSampler, with set_epoch forwarded (for code that calls it on the batch sampler)."""
+    """torch's BatchSampler over an EpochSampler; set_epoch forwarded for code that calls it on the batch sampler."""
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)

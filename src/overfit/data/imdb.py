@@ -133,7 +133,8 @@ class IMDBDataModule(L.LightningDataModule):
     @property
     def model_kwargs(self) -> dict:
         if self.vocabulary is None:
-            raise OverfitError("IMDBDataModule.model_kwargs needs the vocabulary: call prepare_data() and setup() first")
+            raise OverfitError("IMDBDataModule.model_kwargs needs the vocabulary: "
+                               "call prepare_data() and setup() first")
         return {"vocab_size": len(self.vocabulary)}
 
     def state_dict(self) -> dict:
@@ -157,7 +158,8 @@ class IMDBDataModule(L.LightningDataModule):
         rank, world_size = 0, 1
         if self.trainer is not None and self.trainer.world_size > 1:  # DDP: Trainer(use_distributed_sampler=False)
             rank, world_size = self.trainer.global_rank, self.trainer.world_size
-        rows = EpochSampler(len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size)
+        rows = EpochSampler(len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank,
+                            world_size=world_size)
         sampler = EpochBatchSampler(rows, self.batch_size, drop_last=False)
         return DataLoader(self.datasets[split], batch_sampler=sampler, collate_fn=identity,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -94,12 +94,13 @@ class BagOfWordsMLP(L.LightningModule):
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def on_train_epoch_start(self) -> None:
-        # Dropout masks come from torch's global RNG. Reseeding it from (seed, epoch) makes each
-        # epoch a function of the weights alone, so a run resumed from last.ckpt at epoch e
-        # continues exactly like one that was never interrupted.
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Dropout masks come from torch's global RNG, which Lightning and the DataLoader also draw
+        # from at moments that differ between a fresh and a resumed run. Reseeding from
+        # (seed, global step) makes every step's masks independent of that history, so a run
+        # resumed from last.ckpt continues exactly like one that was never interrupted.
         base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by L.seed_everything
-        torch.manual_seed(base_seed * 100_003 + self.current_epoch)
+        torch.manual_seed(base_seed * 1_000_003 + self.global_step)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._shared_step(batch, "train", self.train_acc)

@@ -1,0 +1,93 @@
+"""Shared fixtures: small generated aclImdb-shaped archives and composed, shrunk train configs."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1_labeled.tar.gz"
+
+POSITIVE = "great wonderful superb loved brilliant moving excellent masterpiece charming delightful".split()
+NEGATIVE = "awful boring terrible waste worst dull poorly mess stupid disappointing".split()
+NEUTRAL = ("the a movie film plot actor scene story it was and of to is this that with for as but "
+           "director camera music ending character time").split()
+
+
+def review_text(rng: random.Random, label: int, length: int = 40) -> str:
+    """A review whose sentiment words mostly (not always) agree with its label, so a model
+    can learn it but not trivially reach 100%."""
+    own, other = (POSITIVE, NEGATIVE) if label else (NEGATIVE, POSITIVE)
+    words = [rng.choice(NEUTRAL) for _ in range(length)]
+    for _ in range(6):
+        words[rng.randrange(length)] = rng.choice(own if rng.random() < 0.85 else other)
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] + ".<br /><br />Really, " + rng.choice(own) + "!"
+
+
+def make_imdb_archive(path: Path, per_class: int = 60, seed: int = 0, splits=("train", "test"),
+                      extra: dict[str, str] | None = None) -> Path:
+    """Write a .tar.gz in the official layout: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt,
+    plus an unsup/ folder and other files that readers must skip."""
+    rng = random.Random(seed)
+    files = {"aclImdb/README": "generated for tests", "aclImdb/imdb.vocab": "the\nmovie\n"}
+    for split in splits:
+        for label, folder in ((1, "pos"), (0, "neg")):
+            for i in range(per_class):
+                rating = rng.randint(7, 10) if label else rng.randint(1, 4)
+                files[f"aclImdb/{split}/{folder}/{i}_{rating}.txt"] = review_text(rng, label)
+    for i in range(5):
+        files[f"aclImdb/train/unsup/{i}_0.txt"] = "unlabeled " + review_text(rng, 1)
+    files.update(extra or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory) -> Path:
+    """120 reviews per split (60 pos, 60 neg)."""
+    return make_imdb_archive(tmp_path_factory.mktemp("imdb") / "tiny_aclImdb.tar.gz")
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def tiny_overrides(archive: Path, tmp_path: Path, epochs: int = 1) -> list[str]:
+    """Shrink a train config to seconds: the tiny archive, tmp dirs, one epoch."""
+    return [
+        f"data.archive={archive}",
+        "data.sha256=null",
+        "data.val_size=40",
+        "data.batch_size=16",
+        "data.vocab_size=50",
+        f"paths.data_dir={tmp_path / 'data'}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.output_dir={tmp_path / 'run'}",
+        f"trainer.max_epochs={epochs}",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "trainer.log_every_n_steps=1",
+    ]
+
+
+@pytest.fixture
+def train_cfg(tiny_archive, tmp_path):
+    """`train_cfg("model=dropout", ...)` -> a composed, shrunk config writing under tmp_path."""
+    return lambda *overrides, epochs=1: compose_train(tiny_overrides(tiny_archive, tmp_path, epochs) + list(overrides))

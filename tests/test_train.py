@@ -1,0 +1,181 @@
+"""The training entry point on a tiny generated archive: every variant, determinism, resume,
+non-finite loss, bad settings, and eval/predict from the checkpoint it writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import REPO
+from overfit.errors import NonFiniteLossError, OverfitError
+from overfit.evaluate import evaluate
+from overfit.predict import predict
+from overfit.train import train
+
+VARIANTS = ["baseline", "small", "big", "l2", "dropout", "early_stopping"]
+EXPECTED = {  # variant: (hidden, dropout, optimizer, weight_decay, early stopping)
+    "baseline": ([16, 16], 0.0, "torch.optim.RMSprop", 0.0, False),
+    "small": ([4, 4], 0.0, "torch.optim.RMSprop", 0.0, False),
+    "big": ([512, 512], 0.0, "torch.optim.Adam", 0.0, False),
+    "l2": ([16, 16], 0.0, "torch.optim.RMSprop", 1e-3, False),
+    "dropout": ([16, 16], 0.5, "torch.optim.RMSprop", 0.0, False),
+    "early_stopping": ([16, 16], 0.5, "torch.optim.RMSprop", 0.0, True),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_config_composes_as_documented(train_cfg, variant):
+    cfg = train_cfg(f"model={variant}")
+    hidden, dropout, optimizer, weight_decay, early = EXPECTED[variant]
+    assert cfg.model.variant == variant
+    assert list(cfg.model.hidden) == hidden and cfg.model.dropout == dropout
+    assert cfg.model.optimizer._target_ == optimizer and cfg.model.optimizer._partial_
+    assert cfg.model.optimizer.weight_decay == weight_decay and cfg.model.optimizer.lr > 0
+    assert ("early_stopping" in cfg.callbacks) == early
+    if early:
+        assert cfg.callbacks.early_stopping.patience == 2 and cfg.callbacks.early_stopping.monitor == "val/loss"
+        assert cfg.callbacks.model_checkpoint.monitor == "val/loss"  # so test restores the best weights
+    assert cfg.trainer.max_epochs == 1 and cfg.data.batch_size == 16  # shrunk by the fixture
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_fits_and_tests(train_cfg, variant, tmp_path):
+    cfg = train_cfg(f"model={variant}", epochs=2)
+    best_val = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["variant"] == variant and record["epochs_run"] == 2
+    assert 0.0 <= record["metrics"]["test/acc"] <= 1.0 and record["metrics"]["test/loss"] > 0
+    assert best_val == pytest.approx(record["best_val_acc"]) == pytest.approx(record["metrics"]["val/acc_best"])
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    if variant == "early_stopping":  # the best checkpoint by val loss was tested, not the final weights
+        assert record["tested_checkpoint"] and Path(record["tested_checkpoint"]).name.startswith("epoch_")
+    else:
+        assert record["tested_checkpoint"] is None
+
+
+def test_same_seed_same_metrics_other_seed_differs(train_cfg, tmp_path):
+    def metrics(seed, out):
+        cfg = train_cfg("model=dropout", f"seed={seed}", f"paths.output_dir={tmp_path / out}", epochs=2)
+        train(cfg)
+        return json.loads((tmp_path / out / "metrics.json").read_text())["metrics"]
+
+    first, again, other = metrics(0, "a"), metrics(0, "b"), metrics(1, "c")
+    for key in ("train/loss", "val/loss", "test/loss", "test/acc"):
+        assert first[key] == again[key], key
+    assert first["train/loss"] != other["train/loss"]
+
+
+class CrashAtEpoch(L.Callback):
+    """Simulates a crash (power cut, preemption) at the start of an epoch."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_crash_matches_uninterrupted_run(train_cfg, tmp_path):
+    straight = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'straight'}", epochs=4)
+    train(straight)
+
+    crashed = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'crashed'}",
+                        "+callbacks.crash._target_=test_train.CrashAtEpoch", "+callbacks.crash.epoch=2", epochs=4)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(crashed)
+    last = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1  # epochs 0 and 1 done
+
+    resumed = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'resumed'}", f"ckpt_path={last}", epochs=4)
+    train(resumed)
+    a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    for key in ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc"):
+        assert a["metrics"][key] == pytest.approx(b["metrics"][key], abs=1e-6), key
+    assert (a["best_val_acc"], a["best_val_epoch"]) == (b["best_val_acc"], b["best_val_epoch"])
+
+
+class PoisonWeights(L.Callback):
+    """Puts a NaN into the first layer at the start of epoch 1."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            with torch.no_grad():
+                pl_module.input.bias[0] = float("nan")
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(train_cfg, tmp_path):
+    cfg = train_cfg("+callbacks.poison._target_=test_train.PoisonWeights", epochs=3)
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step \d+.*model.optimizer.lr"):
+        train(cfg)
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+@pytest.mark.parametrize("override,culprit", [
+    ("model.optimizer.lr=0", "model.optimizer.lr"),
+    ("model.optimizer.lr=-1e-3", "model.optimizer.lr"),
+    ("model.dropout=1.0", "model.dropout"),
+    ("model.dropout=-0.5", "model.dropout"),
+    ("model.hidden=[16,0]", "model.hidden"),
+    ("trainer.max_epochs=0", "trainer.max_epochs"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
+])
+def test_bad_settings_fail_before_any_data_work(train_cfg, override, culprit):
+    cfg = train_cfg(override)
+    with pytest.raises(OverfitError, match=culprit) as err:
+        train(cfg)
+    assert "\n" not in str(err.value)
+    assert not Path(cfg.paths.data_dir).exists()  # nothing read, nothing cached, nothing written
+    assert not Path(cfg.paths.output_dir).exists()
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_prints_one_line_errors(tmp_path):
+    result = run_cli("train.py", "model.optimizer.lr=0", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and "model.optimizer.lr=0" in errors[0] and "Traceback" not in result.stderr
+
+    unknown = run_cli("train.py", "model=huge", f"paths.log_dir={tmp_path}")
+    assert unknown.returncode != 0 and "model/huge" in unknown.stderr and "early_stopping" in unknown.stderr
+
+
+def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
+    cfg = train_cfg("model=baseline", "data.vocab_size=40", "model.optimizer.lr=0.01", epochs=5)
+    train(cfg)
+    trained = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["metrics"]
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+
+    # The checkpoint holds plain data only, and carries the vocabulary and preprocessing.
+    raw = torch.load(ckpt, weights_only=True)
+    assert len(raw["IMDBDataModule"]["vocabulary"]) == 40
+
+    # eval.py takes the vocabulary size from the checkpoint, not from its own data config (10,000).
+    eval_cfg = OmegaConf.create({"ckpt_path": str(ckpt), "data": OmegaConf.to_container(cfg.data),
+                                 "trainer": OmegaConf.to_container(cfg.trainer)})
+    eval_cfg.data.vocab_size = 10_000
+    assert evaluate(eval_cfg) == pytest.approx(trained["test/acc"], abs=1e-6)
+
+    p_pos, p_neg = predict(ckpt, ["A wonderful, brilliant masterpiece. Loved it!", "Awful, boring, a waste."])
+    assert 0.0 < p_neg < 0.5 < p_pos < 1.0
+
+    out = run_cli("predict.py", f"ckpt_path={ckpt}", "superb and charming", "dull mess")
+    assert out.returncode == 0 and "positive  superb and charming" in out.stdout and "negative  dull mess" in out.stdout
+    missing = run_cli("predict.py", f"ckpt_path={tmp_path / 'nope.ckpt'}", "text")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ckpt_path=")

@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from overfit.errors import OverfitError
+from overfit.sweeps import ddp_ranks_run_this_job, resolve_last_checkpoint
 
 log = logging.getLogger("overfit")
 
@@ -20,9 +21,13 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
 
     In a multirun the error is re-raised instead, so the launcher or sweeper records the failed
     job (Optuna marks the trial failed) rather than the whole sweep exiting.
+    `ckpt_path=last` and DDP inside a multirun are handled here: see overfit/sweeps.py.
     """
+    entry = sys._getframe(1).f_code.co_filename  # the @hydra.main script (train.py), even under submitit/joblib
     try:
-        return task(cfg)
+        resolve_last_checkpoint(cfg)
+        with ddp_ranks_run_this_job(entry):
+            return task(cfg)
     except OverfitError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise

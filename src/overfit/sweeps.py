@@ -1,0 +1,96 @@
+"""What a run needs to be correct inside a sweep or on a cluster (`overfit.cli.run_task` applies it).
+
+1. DDP inside a Hydra multirun (Lightning #11300, Hydra #2070). Lightning's `strategy=ddp` starts ranks
+   1..N-1 by re-running the script with the original command line, `-m` and sweep included: every extra
+   rank ran a whole sweep of its own into another directory (with Optuna, on other hyperparameters), and
+   under submitit/joblib the command line is not even train.py's. In a multirun we make the extra ranks
+   run exactly this job instead: `python train.py <this job's overrides> hydra.mode=RUN
+   hydra.run.dir=<this job's dir>`. After the job, the process group and the env vars Lightning set are
+   undone so the next job of the sweep starts its own ranks. Under SLURM with ntasks-per-node = devices
+   nothing is re-launched (SLURM starts the ranks), so none of this applies.
+2. `ckpt_path=last`: resume from this run's own checkpoints/last.ckpt if there is one, else start fresh:
+   what a requeued (preempted) cluster job needs, since it runs again in the same directory.
+3. `ReportBest`, a Hydra callback: prints where the Optuna sweeper wrote the best parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("overfit")
+DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def _one_job_command(entry: str):
+    def command(local_rank: int) -> tuple[list[str], str]:
+        hc = HydraConfig.get()
+        cmd = [sys.executable, entry, *hc.overrides.task, "hydra.mode=RUN", f'hydra.run.dir="{hc.runtime.output_dir}"',
+               f"hydra.job.name={hc.job.name}_ddp_rank_{local_rank}", "hydra.output_subdir=null"]
+        return cmd, hc.runtime.cwd
+
+    return command
+
+
+@contextmanager
+def ddp_ranks_run_this_job(entry: str):
+    """In a multirun, point Lightning's re-launch of DDP ranks at this one job (`entry`: the script, train.py)."""
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        yield
+        return
+    from lightning.fabric.strategies.launchers import subprocess_script as fabric_launcher
+    from lightning.pytorch.strategies.launchers import subprocess_script as pl_launcher
+
+    saved_env = {k: os.environ.get(k) for k in DDP_ENV}
+    saved_cmd = pl_launcher._hydra_subprocess_cmd, fabric_launcher._hydra_subprocess_cmd
+    pl_launcher._hydra_subprocess_cmd = fabric_launcher._hydra_subprocess_cmd = _one_job_command(entry)
+    try:
+        yield
+    finally:
+        pl_launcher._hydra_subprocess_cmd, fabric_launcher._hydra_subprocess_cmd = saved_cmd
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()  # else the next job would reuse this job's (finished) ranks
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def resolve_last_checkpoint(cfg: DictConfig) -> None:
+    """`ckpt_path=last` -> this run's checkpoints/last.ckpt when it exists, else None (a fresh start)."""
+    out_dir = OmegaConf.select(cfg, "paths.output_dir")
+    if cfg.get("ckpt_path") != "last" or out_dir is None:
+        return
+    last = Path(OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or Path(out_dir) / "checkpoints") / "last.ckpt"
+    hpc = sorted(Path(out_dir).glob("hpc_ckpt_*.ckpt"))
+    if hpc and os.environ.get("SLURM_JOB_ID"):
+        # Lightning's SLURM auto-requeue saved a newer checkpoint at the signal; with ckpt_path=None
+        # Lightning itself resumes from it.
+        log.info(f"ckpt_path=last: SLURM requeue checkpoint {hpc[-1].name} found; Lightning resumes from it")
+        cfg.ckpt_path = None
+    elif last.is_file():
+        log.info(f"ckpt_path=last: resuming from {last}")
+        cfg.ckpt_path = str(last)
+    else:
+        log.info(f"ckpt_path=last: no {last} yet, starting fresh")
+        cfg.ckpt_path = None
+
+
+class ReportBest(Callback):
+    """Hydra callback: after an Optuna sweep, say where the best parameters were written."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
+        if results.is_file():
+            print(f"best parameters: {results}\n{results.read_text()}", flush=True)

@@ -63,10 +63,10 @@ def tiny_archive(tmp_path_factory) -> Path:
     return make_imdb_archive(tmp_path_factory.mktemp("imdb") / "tiny_aclImdb.tar.gz")
 
 
-def compose_train(overrides: list[str]) -> DictConfig:
+def compose_train(overrides: list[str], config_name: str = "train") -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name=config_name, overrides=overrides)
 
 
 def tiny_overrides(archive: Path, tmp_path: Path, epochs: int = 1) -> list[str]:

@@ -11,9 +11,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import REPO
+from conftest import REPO, compose_train
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.evaluate import evaluate
 from overfit.predict import predict
@@ -167,9 +166,10 @@ def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
     assert len(raw["IMDBDataModule"]["vocabulary"]) == 40
 
     # eval.py takes the vocabulary size from the checkpoint, not from its own data config (10,000).
-    eval_cfg = OmegaConf.create({"ckpt_path": str(ckpt), "data": OmegaConf.to_container(cfg.data),
-                                 "trainer": OmegaConf.to_container(cfg.trainer)})
-    eval_cfg.data.vocab_size = 10_000
+    eval_cfg = compose_train([f"ckpt_path={ckpt}", f"data.archive={tiny_archive}", "data.sha256=null",
+                              f"paths.data_dir={tmp_path / 'data'}", f"paths.output_dir={tmp_path / 'eval'}",
+                              "trainer.enable_progress_bar=false"], config_name="eval")
+    assert eval_cfg.data.vocab_size == 10_000 and eval_cfg.data.val_size == 10_000  # the defaults
     assert evaluate(eval_cfg) == pytest.approx(trained["test/acc"], abs=1e-6)
 
     p_pos, p_neg = predict(ckpt, ["A wonderful, brilliant masterpiece. Loved it!", "Awful, boring, a waste."])
@@ -179,3 +179,13 @@ def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
     assert out.returncode == 0 and "positive  superb and charming" in out.stdout and "negative  dull mess" in out.stdout
     missing = run_cli("predict.py", f"ckpt_path={tmp_path / 'nope.ckpt'}", "text")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ckpt_path=")
+
+
+def test_resume_with_other_vocabulary_is_refused_in_one_line(train_cfg, tmp_path):
+    first = train_cfg(f"paths.output_dir={tmp_path / 'first'}")
+    train(first)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    other = train_cfg(f"paths.output_dir={tmp_path / 'other'}", "data.vocab_size=30", f"ckpt_path={last}")
+    with pytest.raises(OverfitError, match="vocabulary") as err:
+        train(other)
+    assert "\n" not in str(err.value)

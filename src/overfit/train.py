@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
@@ -52,6 +53,8 @@ def instantiate_all(group: DictConfig | None) -> list:
 
 def train(cfg: DictConfig) -> float:
     check_config(cfg)
+    if cfg.get("cpu_threads"):
+        torch.set_num_threads(cfg.cpu_threads)
     L.seed_everything(cfg.seed, workers=True)
     start = time.perf_counter()
 
@@ -60,6 +63,12 @@ def train(cfg: DictConfig) -> float:
     # comes from the data. Under DDP every rank does it; cache writes are atomic.
     datamodule.prepare_data()
     datamodule.setup("fit")
+    if cfg.get("ckpt_path"):
+        # Fail now, in one line, if the checkpoint was trained on other features (vocabulary),
+        # instead of on a tensor shape mismatch deep inside Lightning's restore.
+        saved = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True).get(type(datamodule).__qualname__)
+        if saved:
+            datamodule.load_state_dict(saved)
     model: L.LightningModule = instantiate(cfg.model, **datamodule.model_kwargs)
 
     callbacks = instantiate_all(cfg.get("callbacks"))

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 import numpy as np
 from torch.utils.data import DataLoader
 
@@ -103,7 +104,8 @@ class IMDBDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Load the cache and build train/val (seeded by split_seed) and test datasets; prints the class counts."""
-        if self.datasets:
+        fit_splits = stage != "test"  # eval.py needs the test split only (and no val_size check)
+        if "test" in self.datasets and ("train" in self.datasets or not fit_splits):
             return
         cache = self.cache_dir(download=False)
         if not (cache / "vocab.json").is_file():
@@ -114,17 +116,17 @@ class IMDBDataModule(L.LightningDataModule):
         with np.load(cache / "features.npz") as npz:
             arrays = {name: npz[name] for name in npz.files}
         n_train = len(arrays["train_labels"])
-        if self.val_size >= n_train:
+        if fit_splits and self.val_size >= n_train:
             raise OverfitError(f"data.val_size={self.val_size} leaves no training reviews (the archive has "
                                f"{n_train}): use a smaller data.val_size")
         perm = np.random.default_rng(self.split_seed).permutation(n_train)
         # Row numbers into the official train split (ordered by label, then review id); kept for inspection.
         self.split_rows = {"train": np.sort(perm[self.val_size:]), "val": np.sort(perm[: self.val_size])}
-        for split, rows in self.split_rows.items():
+        for split, rows in self.split_rows.items() if fit_splits else ():
             indptr, indices = _take(arrays["train_indptr"], arrays["train_indices"], rows)
             self.datasets[split] = CSRDataset(indptr, indices, arrays["train_labels"][rows])
         self.datasets["test"] = CSRDataset(arrays["test_indptr"], arrays["test_indices"], arrays["test_labels"])
-        if self.trainer is None or self.trainer.is_global_zero:
+        if rank_zero_only.rank == 0:  # set from the launcher's env before any Trainer exists
             lines = [f"  {s:<5} {int((d.labels == 0).sum()):>6,} neg {int((d.labels == 1).sum()):>6,} pos"
                      for s, d in self.datasets.items()]
             print(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))

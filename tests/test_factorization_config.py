@@ -1,0 +1,62 @@
+"""`python train.py experiment=factorization` end to end: Hydra composition, overfit.train.train, CLI errors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from overfit.errors import OverfitError
+from overfit.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config(tmp_path, *overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=[
+            "experiment=factorization", f"paths.log_dir={tmp_path / 'logs'}", f"paths.output_dir={tmp_path / 'run'}",
+            *overrides])
+
+
+def test_experiment_trains_to_the_optimum_and_logs_every_step(tmp_path, capsys):
+    cfg = config(tmp_path)
+    assert cfg.model.rank == 2 and cfg.model.optimizer.lr == 0.01 and cfg.trainer.max_steps == 1000
+    gap = train(cfg)  # returns optimized_metric = train/gap
+    assert -1e-5 <= gap < 1e-3  # -1e-5: the loss is float32, the optimum float64
+    out = capsys.readouterr().out
+    assert "rank-2 factorization after 1000 steps: loss 15.204" in out and "best possible 15.2046" in out
+
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0}).Reload()
+    loss, gaps = events.Scalars("train/loss"), events.Scalars("train/gap")
+    assert [e.step for e in loss] == list(range(1000))
+    assert gaps[-1].value == pytest.approx(gap, abs=1e-6)
+    for l, g in zip(loss, gaps):
+        assert g.value == pytest.approx(l.value - 15.2046443, abs=1e-5)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_csv_and_rank_overrides(tmp_path):
+    a = np.random.default_rng(1).normal(size=(20, 6))
+    path = tmp_path / "m.csv"
+    np.savetxt(path, a, delimiter=",")
+    cfg = config(tmp_path, f"data.path={path}", "model.rank=3", "trainer.max_steps=400", "model.optimizer.lr=0.02",
+                 "trainer.enable_progress_bar=false")
+    s = np.linalg.svd(a - a.mean(0), compute_uv=False)
+    gap = train(cfg)
+    assert -1e-5 <= gap < 1e-3 * (s[3:] ** 2).sum()  # within 0.1% of the rank-3 optimum (-1e-5: float32 loss)
+
+
+@pytest.mark.parametrize("override,words", [
+    ("model.rank=4", ["model.rank=4", "150x4"]),
+    ("model.rank=0", ["model.rank=0", ">= 1"]),
+    ("data.path=/nonexistent.csv", ["data.path='/nonexistent.csv'", "does not exist"]),
+])
+def test_bad_input_fails_before_training(tmp_path, override, words):
+    with pytest.raises(OverfitError) as err:
+        train(config(tmp_path, override))
+    assert all(w in str(err.value) for w in words)
+    assert not (tmp_path / "run" / "tensorboard").exists()  # no Trainer was built

@@ -1,0 +1,88 @@
+"""Low-rank matrix factorization A ~ U @ V trained by full-batch gradient descent, as a LightningModule.
+
+    python train.py experiment=factorization                       # Iris, rank 2, SGD lr 0.01, 1000 steps
+    python train.py experiment=factorization model.rank=1 model.optimizer.lr=0.005 data.path=my.csv
+
+U (m x r) and V (r x n) start uniform in [0, 1) (torch.rand, so seeded by the run's seed). Every step takes one
+gradient step on mse_loss(U @ V, A, reduction="sum"). The best any rank-r factorization can do is known
+(Eckart-Young: the sum of the squared singular values of A beyond r), so we log `train/loss` and
+`train/gap` = loss - optimum at every step and print both at the end.
+"""
+
+from functools import partial
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+
+from overfit.data.matrix import check_rank
+from overfit.errors import OverfitError
+
+
+class LowRankFactorization(L.LightningModule):
+    def __init__(
+        self,
+        matrix_shape: list[int],
+        singular_values: list[float],
+        rank: int = 2,
+        optimizer: partial | None = None,
+        variant: str = "factorization",
+    ):
+        super().__init__()
+        check_rank(rank, matrix_shape)
+        m, n = (int(d) for d in matrix_shape)
+        self.save_hyperparameters(ignore=["optimizer", "singular_values"])
+        self.optimizer = optimizer
+        self.U = torch.nn.Parameter(torch.rand(m, rank))
+        self.V = torch.nn.Parameter(torch.rand(rank, n))
+        s = torch.as_tensor(list(singular_values), dtype=torch.float64)
+        self.optimal_loss = float((s[rank:] ** 2).sum())  # Eckart-Young
+        self.last = {}  # the metrics of the latest step, for the end-of-fit print
+
+    @staticmethod
+    def check_config(cfg) -> None:
+        """Called by overfit.train before any data is loaded; the rank's upper bound needs the data (see __init__)."""
+        rank = cfg.get("rank")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise OverfitError(f"model.rank={rank}: must be an integer >= 1, e.g. model.rank=2")
+
+    def forward(self) -> torch.Tensor:
+        return self.U @ self.V
+
+    def training_step(self, A: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = F.mse_loss(self(), A, reduction="sum")
+        value = loss.item()
+        self.last = {"train/loss": value, "train/gap": value - self.optimal_loss}
+        # self.log costs ~1 ms a call here (Lightning deep-copies its bookkeeping per value), several times the step
+        # itself. So the loggers (TensorBoard) get the two scalars directly, every log_every_n_steps, and self.log
+        # only refreshes the progress bar and trainer.callback_metrics every 100 steps and at the last step.
+        step, trainer = self.global_step, self.trainer
+        last = trainer.is_last_batch or step + 1 == trainer.max_steps
+        if step % trainer.log_every_n_steps == 0 or last:
+            for logger in self.loggers:
+                logger.log_metrics(self.last, step=step)
+        if step % 100 == 0 or last:
+            self.log_dict(self.last, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        return loss
+
+    def configure_optimizers(self):
+        if self.optimizer is None:  # plain use without Hydra: the protocol of the issue, SGD without momentum
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+        return self.optimizer(params=self.parameters())
+
+    def on_fit_end(self) -> None:
+        if self.last and self.trainer.is_global_zero:
+            loss, gap = (float(v) for v in self.last.values())
+            print(
+                f"rank-{self.hparams.rank} factorization after {self.trainer.global_step} steps: "
+                f"loss {loss:.4f}, best possible {self.optimal_loss:.4f} (Eckart-Young), gap {gap:.3g}",
+                flush=True,
+            )
+
+
+def progress_bar(enabled: bool = True, refresh_rate: int = 100) -> Callback:
+    """A progress bar that redraws every `refresh_rate` steps: Lightning's default redraws every step, which costs
+    more than the steps themselves here. With `enabled` false (trainer.enable_progress_bar=false) a no-op callback,
+    because the Trainer refuses a progress bar callback when its own bar is switched off."""
+    return TQDMProgressBar(refresh_rate=refresh_rate) if enabled else Callback()

@@ -60,3 +60,12 @@ def test_bad_input_fails_before_training(tmp_path, override, words):
         train(config(tmp_path, override))
     assert all(w in str(err.value) for w in words)
     assert not (tmp_path / "run" / "tensorboard").exists()  # no Trainer was built
+
+
+def test_resume_from_last_checkpoint_continues_exactly(tmp_path):
+    straight = train(config(tmp_path / "a", "trainer.max_steps=500", "trainer.enable_progress_bar=false"))
+    train(config(tmp_path / "b", "trainer.max_steps=300", "data.steps_per_epoch=100", "trainer.enable_progress_bar=false"))
+    resumed = train(config(tmp_path / "c", "trainer.max_steps=500", "data.steps_per_epoch=100",
+                           f"ckpt_path={tmp_path / 'b' / 'run' / 'checkpoints' / 'last.ckpt'}",
+                           "trainer.enable_progress_bar=false"))
+    assert resumed == pytest.approx(straight, abs=1e-6)  # same U, V trajectory: float32 loss, identical ops

@@ -31,7 +31,9 @@ class LowRankFactorization(L.LightningModule):
     ):
         super().__init__()
         check_rank(rank, matrix_shape)
-        m, n = (int(d) for d in matrix_shape)
+        # Plain ints, not Hydra's ListConfig: the checkpoint's hparams must load with torch.load(weights_only=True).
+        matrix_shape = [int(d) for d in matrix_shape]
+        m, n = matrix_shape
         self.save_hyperparameters(ignore=["optimizer", "singular_values"])
         self.optimizer = optimizer
         self.U = torch.nn.Parameter(torch.rand(m, rank))

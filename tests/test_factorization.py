@@ -1,4 +1,4 @@
-"""Low-rank factorization: the Eckart-Young optimum, convergence, logging, the plain-loop reference, CSV input, bad input."""
+"""Low-rank factorization: Eckart-Young optimum, convergence, logging, plain-loop reference, CSV, bad input."""
 
 import lightning as L
 import numpy as np

@@ -64,8 +64,20 @@ def test_bad_input_fails_before_training(tmp_path, override, words):
 
 def test_resume_from_last_checkpoint_continues_exactly(tmp_path):
     straight = train(config(tmp_path / "a", "trainer.max_steps=500", "trainer.enable_progress_bar=false"))
-    train(config(tmp_path / "b", "trainer.max_steps=300", "data.steps_per_epoch=100", "trainer.enable_progress_bar=false"))
+    train(config(tmp_path / "b", "trainer.max_steps=300", "data.steps_per_epoch=100",
+                 "trainer.enable_progress_bar=false"))
     resumed = train(config(tmp_path / "c", "trainer.max_steps=500", "data.steps_per_epoch=100",
                            f"ckpt_path={tmp_path / 'b' / 'run' / 'checkpoints' / 'last.ckpt'}",
                            "trainer.enable_progress_bar=false"))
     assert resumed == pytest.approx(straight, abs=1e-6)  # same U, V trajectory: float32 loss, identical ops
+
+
+def test_model_and_data_groups_alone_run_the_same_protocol(tmp_path):
+    """`model=factorization data=iris` (default trainer: 20 epochs of data.steps_per_epoch=50) = the experiment."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "model=factorization", "data=iris", f"paths.log_dir={tmp_path / 'logs'}",
+            f"paths.output_dir={tmp_path / 'run'}", "trainer.max_steps=200", "trainer.enable_progress_bar=false"])
+    assert cfg.optimized_metric == "train/gap" and cfg.data.rank == 2
+    assert train(cfg) == pytest.approx(train(config(tmp_path / "x", "trainer.max_steps=200")), abs=1e-6)

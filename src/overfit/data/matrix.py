@@ -11,7 +11,6 @@ Full-batch gradient descent needs the same tensor at every step. A dataloader th
 """
 
 import csv
-import math
 from pathlib import Path
 
 import lightning as L
@@ -84,10 +83,11 @@ class _RepeatedTensor(Dataset):
 class MatrixDataModule(L.LightningDataModule):
     """The matrix A to factorize. No validation or test set: the training loss is the whole story."""
 
-    def __init__(self, path: str | None = None, center: bool = True, steps_per_epoch: int = 1000, rank: int | None = None):
+    def __init__(self, path: str | None = None, center: bool = True, steps_per_epoch: int = 1000,
+                 rank: int | None = None):
         super().__init__()
         if steps_per_epoch < 1:
-            raise OverfitError(f"data.steps_per_epoch={steps_per_epoch} must be >= 1: set e.g. data.steps_per_epoch=1000")
+            raise OverfitError(f"data.steps_per_epoch={steps_per_epoch}: must be >= 1, e.g. data.steps_per_epoch=1000")
         self.path, self.center, self.steps_per_epoch = path, center, steps_per_epoch
         # The model's rank (conf/data/iris.yaml: ${model.rank}), checked here because the model's own check runs
         # inside hydra.utils.instantiate, which would wrap our one-line error in its own multi-line one.
@@ -111,7 +111,9 @@ class MatrixDataModule(L.LightningDataModule):
         if not a.isfinite().all():
             raise OverfitError(f"{name} has an infinite value: replace it with a finite number")
         if min(a.shape) < 2:
-            raise OverfitError(f"{name} is {a.shape[0]}x{a.shape[1]}: a low-rank factorization needs at least 2 rows and 2 columns")
+            raise OverfitError(
+                f"{name} is {a.shape[0]}x{a.shape[1]}: a factorization needs at least 2 rows and 2 columns"
+            )
         if self.rank is not None:
             check_rank(self.rank, a.shape)
         if self.center:
@@ -130,4 +132,4 @@ class MatrixDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # batch_size=None: no collation, each item is the full matrix as is; num_workers=0: nothing to parallelize.
-        return DataLoader(_RepeatedTensor(self.matrix, self.steps_per_epoch), batch_size=None, shuffle=False, num_workers=0)
+        return DataLoader(_RepeatedTensor(self.matrix, self.steps_per_epoch), batch_size=None, num_workers=0)

@@ -42,8 +42,9 @@ def trial_dirs(sweep: Path) -> list[Path]:
 
 def test_optuna_search_with_sqlite_storage_resumes(tiny_archive, tmp_path):
     db = tmp_path / "optuna.db"
-    args = ["train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage=sqlite:///{db}",
-            "hydra.sweeper.study_name=t", *sweep_overrides(tiny_archive, tmp_path)]
+    args = ["train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+            f"hydra.sweeper.storage=sqlite:///{db}", "hydra.sweeper.study_name=t",
+            *sweep_overrides(tiny_archive, tmp_path)]
     for attempt, sweep in enumerate((tmp_path / "first", tmp_path / "again"), start=1):
         result = run_py(*args, f"hydra.sweep.dir={sweep}")
         assert result.returncode == 0, result.stderr[-3000:]

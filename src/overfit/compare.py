@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
@@ -126,6 +127,7 @@ def load_runs(root: str | Path) -> list[Run]:
 def _plot(ax, series: dict, style: str, label: str) -> None:
     epochs = sorted(series)
     ax.plot(epochs, [series[e] for e in epochs], style, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 0.96 ... 1.04
 
 
 def _save(fig, path: Path) -> Path:

@@ -72,7 +72,8 @@ def resolve_last_checkpoint(cfg: DictConfig) -> None:
     out_dir = OmegaConf.select(cfg, "paths.output_dir")
     if cfg.get("ckpt_path") != "last" or out_dir is None:
         return
-    last = Path(OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or Path(out_dir) / "checkpoints") / "last.ckpt"
+    ckpt_dir = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or Path(out_dir) / "checkpoints"
+    last = Path(ckpt_dir) / "last.ckpt"
     hpc = sorted(Path(out_dir).glob("hpc_ckpt_*.ckpt"))
     if hpc and os.environ.get("SLURM_JOB_ID"):
         # Lightning's SLURM auto-requeue saved a newer checkpoint at the signal; with ckpt_path=None

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -27,7 +28,12 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
     try:
         resolve_last_checkpoint(cfg)
         with ddp_ranks_run_this_job(entry):
-            return task(cfg)
+            try:
+                return task(cfg)
+            except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors
+                if isinstance(wrapped.__cause__, OverfitError):
+                    raise wrapped.__cause__ from None
+                raise
     except OverfitError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise

@@ -1,0 +1,25 @@
+"""The README's first-screen commands are the ones CI runs (.ci/run), character for character."""
+
+import re
+
+from conftest import REPO
+
+
+def ci_command(name: str) -> str:
+    match = re.search(rf"^{name}='(.+)'$", (REPO / ".ci" / "run").read_text(), re.MULTILINE)
+    assert match, f"{name}=... not found in .ci/run"
+    return match.group(1)
+
+
+def test_readme_shows_the_install_and_test_commands_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    first_screen = "\n".join(readme.splitlines()[:40])
+    install, test = ci_command("INSTALL"), ci_command("TEST")
+    assert f"{install} && {test}" in first_screen
+    assert re.search(re.escape(install) + r" && .*\.venv/bin/python train\.py model=dropout", first_screen)
+
+
+def test_readme_links_exist():
+    readme = (REPO / "README.md").read_text()
+    for target in re.findall(r"\]\(((?:docs|conf|src|scripts|tests)/[^)#\s]+)\)", readme):
+        assert (REPO / target).exists(), f"README links to missing {target}"

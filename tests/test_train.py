@@ -189,3 +189,16 @@ def test_resume_with_other_vocabulary_is_refused_in_one_line(train_cfg, tmp_path
     with pytest.raises(OverfitError, match="vocabulary") as err:
         train(other)
     assert "\n" not in str(err.value)
+
+
+def test_early_stopping_stops_and_tests_the_best_epoch(train_cfg):
+    # min_delta=10: no epoch after the first counts as an improvement, so with patience 1 the run
+    # must stop after its second epoch; the test uses the best of those two by val loss.
+    cfg = train_cfg("model=early_stopping", "callbacks.early_stopping.min_delta=10",
+                    "callbacks.early_stopping.patience=1", epochs=10)
+    train(cfg)
+    record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert record["early_stopped"] and record["epochs_run"] == 2
+    assert Path(record["tested_checkpoint"]).name in ("epoch_000.ckpt", "epoch_001.ckpt")
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1  # a real file for resuming, not a link to the best epoch

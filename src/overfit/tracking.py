@@ -49,22 +49,23 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> No
             logger.experiment.flush()
 
 
-def print_summary(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, metrics: dict[str, float],
-                  tested_ckpt: str | None, checkpoint: ModelCheckpoint | None, wall_seconds: float) -> None:
-    out_dir = Path(trainer.default_root_dir)
+def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
+    """What fit did, read right after it (a later test of the best checkpoint restores older state)."""
     stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
-    record = {
+    return {
         "variant": OmegaConf.select(cfg, "model.variant"),
         "seed": cfg.seed,
         "epochs_run": trainer.current_epoch,
         "early_stopped": bool(stopper and stopper.stopped_epoch),
         "best_val_acc": getattr(model, "best_val_acc", None),
         "best_val_epoch": getattr(model, "best_val_epoch", None),
-        "tested_checkpoint": tested_ckpt,
-        "wall_s": wall_seconds,
-        "metrics": metrics,
     }
+
+
+def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
+    """Write <run dir>/metrics.json and print the one-screen summary."""
     (out_dir / "metrics.json").write_text(json.dumps(record, indent=2))
+    metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
 
     def fmt(key: str) -> str:
         return f"{metrics[key]:.4f}" if key in metrics else "-"

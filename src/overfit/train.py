@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from overfit.errors import OverfitError
-from overfit.tracking import log_hparams, print_summary
+from overfit.tracking import fit_record, log_hparams, print_summary
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ def train(cfg: DictConfig) -> float:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_seconds = time.perf_counter() - fit_start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    # Read now: testing a best checkpoint restores that epoch's model and callback state.
+    record = fit_record(cfg, trainer, model)
 
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     tested_ckpt = None
@@ -93,7 +95,8 @@ def train(cfg: DictConfig) -> float:
     metrics["time/train_s"] = fit_seconds
     if trainer.is_global_zero:
         log_hparams(trainer.loggers, cfg, metrics)
-        print_summary(cfg, trainer, model, metrics, tested_ckpt, checkpoint, time.perf_counter() - start)
+        record.update(tested_checkpoint=tested_ckpt, wall_s=time.perf_counter() - start, metrics=metrics)
+        print_summary(cfg, Path(trainer.default_root_dir), record, checkpoint)
 
     key = cfg.get("optimized_metric")
     if key and key not in metrics:

@@ -12,7 +12,7 @@ from overfit.evaluate import evaluate
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    return run_task(evaluate, cfg)
+    return run_task(evaluate, cfg, script=__file__)
 
 
 if __name__ == "__main__":

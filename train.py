@@ -18,7 +18,7 @@ from overfit.train import train
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    return run_task(train, cfg)
+    return run_task(train, cfg, script=__file__)
 
 
 if __name__ == "__main__":

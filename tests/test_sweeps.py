@@ -16,7 +16,6 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import CONF
-from overfit.cli import run_task
 from overfit.sweeps import resolve_last_checkpoint
 from overfit.train import train
 from test_compare import run_py, sweep_overrides
@@ -121,10 +120,10 @@ def test_ddp_inside_an_optuna_multirun_trains_one_sweep_with_agreeing_ranks(tiny
 
 def test_ckpt_path_last_resumes_the_runs_own_checkpoint(train_cfg, tmp_path):
     first = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'run'}", "ckpt_path=last", epochs=1)
-    run_task(train, first)  # nothing to resume yet: a fresh start
+    train(first)  # nothing to resume yet: a fresh start
     assert first.ckpt_path is None
     again = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'run'}", "ckpt_path=last", epochs=2)
-    run_task(train, again)  # the requeued job: same dir, continues from epoch 1
+    train(again)  # the requeued job: same dir, continues from epoch 1
     assert again.ckpt_path == str(tmp_path / "run" / "checkpoints" / "last.ckpt")
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["epochs_run"] == 2

@@ -12,22 +12,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from overfit.errors import OverfitError
-from overfit.sweeps import ddp_ranks_run_this_job, resolve_last_checkpoint
+from overfit.sweeps import ddp_ranks_run_this_job
 
 log = logging.getLogger("overfit")
 
 
-def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script: str) -> float | None:
     """Run `task(cfg)`; an OverfitError ends a single run with `error: <one line>` and exit code 2.
 
     In a multirun the error is re-raised instead, so the launcher or sweeper records the failed
     job (Optuna marks the trial failed) rather than the whole sweep exiting.
-    `ckpt_path=last` and DDP inside a multirun are handled here: see overfit/sweeps.py.
+    `script` is the @hydra.main file (train.py): DDP ranks of a multirun job re-run it for that
+    job alone (see overfit/sweeps.py).
     """
-    entry = sys._getframe(1).f_code.co_filename  # the @hydra.main script (train.py), even under submitit/joblib
     try:
-        resolve_last_checkpoint(cfg)
-        with ddp_ranks_run_this_job(entry):
+        with ddp_ranks_run_this_job(script):
             try:
                 return task(cfg)
             except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors

@@ -1,4 +1,6 @@
-"""What a run needs to be correct inside a sweep or on a cluster (`overfit.cli.run_task` applies it).
+"""What a run needs to be correct inside a sweep or on a cluster.
+
+Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`, item 3 by the Optuna config.
 
 1. DDP inside a Hydra multirun (Lightning #11300, Hydra #2070). Lightning's `strategy=ddp` starts ranks
    1..N-1 by re-running the script with the original command line, `-m` and sweep included: every extra

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from overfit.errors import OverfitError
+from overfit.sweeps import resolve_last_checkpoint
 from overfit.tracking import fit_record, log_hparams, print_summary
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def instantiate_all(group: DictConfig | None) -> list:
 
 
 def train(cfg: DictConfig) -> float:
+    resolve_last_checkpoint(cfg)  # ckpt_path=last: this run dir's last.ckpt if any (requeued cluster jobs)
     check_config(cfg)
     if cfg.get("cpu_threads"):
         torch.set_num_threads(cfg.cpu_threads)

@@ -47,6 +47,11 @@ def make_imdb_archive(path: Path, per_class: int = 60, seed: int = 0, splits=("t
     for i in range(5):
         files[f"aclImdb/train/unsup/{i}_0.txt"] = "unlabeled " + review_text(rng, 1)
     files.update(extra or {})
+    return write_archive(path, files)
+
+
+def write_archive(path: Path, files: dict[str, str]) -> Path:
+    """A .tar.gz holding {member name: text}."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         for name, text in files.items():

@@ -1,8 +1,6 @@
 """IMDBDataModule end to end on small generated aclImdb-shaped archives (a few hundred reviews, no network)."""
 
-import io
 import re
-import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import overfit.data.imdb as imdb
+from conftest import write_archive
 from overfit.data import archive as imdb_archive
 from overfit.errors import OverfitError
 
@@ -38,16 +37,6 @@ def review_files(n: int = N) -> dict[str, str]:
         files[f"aclImdb/train/unsup/{i}_0.txt"] = "unsupword " * 10
     files["aclImdb/train/urls_pos.txt"] = "http://x"
     return files
-
-
-def write_archive(path: Path, files: dict[str, str]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 @pytest.fixture

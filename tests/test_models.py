@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from overfit.errors import OverfitError
-from overfit.models.mlp import BagOfWordsMLP, SparseLinear
+from overfit.models.mlp import BagOfWordsMLP
+from overfit.models.sparse_linear import SparseLinear
 
 
 def random_multi_hot(batch: int, vocab: int, generator: torch.Generator):
@@ -34,6 +35,22 @@ def test_sparse_linear_equals_linear_outputs_and_gradients():
     (out_dense * upstream).sum().backward()
     torch.testing.assert_close(sparse.bag.weight.grad, dense.weight.grad.T, atol=1e-5, rtol=0)
     torch.testing.assert_close(sparse.bias.grad, dense.bias.grad, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_backward_equals_embedding_bags_own(dtype):
+    """SparseLinear's CPU backward (X^T @ grad via scipy) against EmbeddingBag's autograd, empty rows included."""
+    g = torch.Generator().manual_seed(2)
+    indices, offsets, _ = random_multi_hot(64, 500, g)
+    layer = SparseLinear(500, 33).to(dtype)
+    reference = nn.EmbeddingBag(500, 33, mode="sum").to(dtype)
+    reference.weight.data.copy_(layer.bag.weight.data)
+    upstream = torch.randn(64, 33, generator=g, dtype=dtype)
+    (layer(indices, offsets) * upstream).sum().backward()
+    (reference(indices, offsets) * upstream).sum().backward()
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(layer.bag.weight.grad, reference.weight.grad, atol=tolerance, rtol=0)
+    assert layer.bag.weight.grad.dtype == dtype
 
 
 def test_sparse_linear_initialized_like_linear():

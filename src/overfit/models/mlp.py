@@ -2,7 +2,7 @@
 
     vocab (multi-hot, sparse) -> EmbeddingBag(sum) + bias -> [ReLU -> Dropout -> Linear]* -> logit
 
-The first layer is `nn.EmbeddingBag(mode="sum")` plus a bias, which computes exactly what
+The first layer (`SparseLinear`: `nn.EmbeddingBag(mode="sum")` plus a bias) computes exactly what
 `nn.Linear(vocab_size, hidden)` computes on the multi-hot vector, but touches only the
 ~130 words a review has instead of all 10,000 columns (tests/test_models.py checks the equality).
 """
@@ -19,24 +19,9 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAccuracy
 
 from overfit.errors import NonFiniteLossError, OverfitError
+from overfit.models.sparse_linear import SparseLinear
 
 STAGES = ("train", "val", "test")
-
-
-class SparseLinear(nn.Module):
-    """`nn.Linear(in_features, out_features)` applied to a multi-hot vector given by its nonzero indices."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.bag = nn.EmbeddingBag(in_features, out_features, mode="sum")
-        self.bias = nn.Parameter(torch.empty(out_features))
-        # Same init as nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
-        bound = in_features**-0.5
-        nn.init.uniform_(self.bag.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
-
-    def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        return self.bag(indices, offsets) + self.bias
 
 
 class BagOfWordsMLP(L.LightningModule):

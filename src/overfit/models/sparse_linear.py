@@ -5,9 +5,10 @@ plus a bias: the same function as `nn.Linear(10_000, hidden)` on the 0/1 vector,
 
 On the CPU the weight gradient is computed as X^T @ grad_out with X^T, the batch's transposed sparse
 matrix, built by scipy in O(nnz). EmbeddingBag's own CPU backward sorts the batch's ~66k word indices
-first, which made it ~85% of a baseline training step: measured on a 512-review batch, forward + backward
-5.3 ms -> 0.7 ms at width 16 and 14.8 ms -> 11.3 ms at width 512, with identical gradients
-(tests/test_models.py). Elsewhere (GPU) EmbeddingBag's own backward is used.
+first, which made it ~85% of a baseline training step. Measured on real 512-review batches, forward +
+backward: 6.8 -> 1.2 ms at width 16, 5.3 -> 2.8 ms at 64, 8.3 -> 5.3 ms at 128; identical gradients
+(tests/test_models.py). At width 512 a whole `big` run got slower (fit 30 s -> 35 s), so wide layers, and
+the GPU, keep EmbeddingBag's own backward.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class _MultiHotMatmul(torch.autograd.Function):
 class SparseLinear(nn.Module):
     """`nn.Linear(in_features, out_features)` applied to a multi-hot vector given by its nonzero indices."""
 
+    # Widest layer that takes the X^T @ grad backward on the CPU (see the module docstring).
+    TRANSPOSED_BACKWARD_MAX_WIDTH = 128
+
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
         self.bag = nn.EmbeddingBag(in_features, out_features, mode="sum")
@@ -59,6 +63,7 @@ class SparseLinear(nn.Module):
 
     def forward(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         weight = self.bag.weight
-        if weight.device.type == "cpu" and weight.requires_grad and torch.is_grad_enabled():
+        if (weight.device.type == "cpu" and weight.shape[1] <= self.TRANSPOSED_BACKWARD_MAX_WIDTH
+                and weight.requires_grad and torch.is_grad_enabled()):
             return _MultiHotMatmul.apply(weight, indices, offsets) + self.bias
         return self.bag(indices, offsets) + self.bias

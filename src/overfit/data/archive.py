@@ -78,7 +78,8 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
         # gzip.open, not tarfile's "r|gz": tarfile's own stream ends quietly at a truncation, GzipFile raises
         # EOFError there and checks the CRC when drained below.
         with gzip.open(path) as gz, tarfile.open(fileobj=gz, mode="r|") as tar, \
-                tqdm(total=4 * REVIEWS_PER_CLASS, unit=" reviews", desc="Reading IMDB", mininterval=0.5) as bar:
+                tqdm(total=4 * REVIEWS_PER_CLASS if checksum in KNOWN_SHA256 else None,  # else: a count, no bar
+                     unit=" reviews", desc="Reading IMDB", mininterval=0.5) as bar:
             for i, member in enumerate(tar):
                 name = member.name.removeprefix("./")
                 if i == 0 and name.split("/")[0] != "aclImdb":  # fail in milliseconds, not after the whole stream

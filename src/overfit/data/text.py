@@ -71,5 +71,5 @@ def encode(texts: Sequence[str], vocabulary: Sequence[str], lowercase: bool = Tr
 
     indptr, indices = vectorize(texts, vocabulary, lowercase=lowercase, strip_html=strip_html,
                                 strip_punctuation=strip_punctuation)
-    flat, offsets = gather_rows(indptr, indices, np.arange(len(texts)))
-    return torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(offsets)
+    # All rows in order: the CSR arrays already are the EmbeddingBag layout (offsets = row starts).
+    return torch.from_numpy(indices.astype(np.int64)), torch.from_numpy(indptr[:-1].copy())

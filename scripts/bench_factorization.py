@@ -38,15 +38,14 @@ def plain_loop(A: torch.Tensor, rank: int, lr: float, steps: int, seed: int) -> 
 
 
 def lightning_fit(cfg) -> tuple[float, float, float]:
-    from overfit.train import instantiate_all
+    from overfit.train import instantiate_all, torch_threads
 
-    if cfg.cpu_threads:
-        torch.set_num_threads(cfg.cpu_threads)  # as overfit.train.train does
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
     model = instantiate(cfg.model, **dm.model_kwargs)
+    torch.set_num_threads(torch_threads(cfg.cpu_threads, model))  # as overfit.train.train does
     trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=instantiate_all(cfg.logger))
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm)
@@ -64,13 +63,15 @@ def main() -> None:
         cfg = compose(config_name="train", overrides=[
             "experiment=factorization", f"trainer.max_steps={args.steps}", f"paths.log_dir={tmp}",
             f"paths.output_dir={tmp}/run", "trainer.enable_progress_bar=false", *args.overrides])
-        A = instantiate(cfg.data)
-        A.setup("fit")
-        A = A.matrix
+        from overfit.train import torch_threads
+
+        dm = instantiate(cfg.data)
+        dm.setup("fit")
+        A = dm.matrix
+        threads = torch_threads(cfg.cpu_threads, instantiate(cfg.model, **dm.model_kwargs))  # what train() gives it
         plain, fit = [], []
-        threads = torch.get_num_threads()
         for _ in range(args.repeats):
-            torch.set_num_threads(cfg.cpu_threads or threads)  # what train() gives the module
+            torch.set_num_threads(threads)
             plain.append(plain_loop(A, cfg.model.rank, cfg.model.optimizer.lr, args.steps, cfg.seed))
             fit.append(lightning_fit(cfg))
     (p_s, p_loss), (f_s, f_loss, optimum) = min(plain), min(fit)

@@ -10,8 +10,10 @@ dense matrices of the reference never inflate the other figures):
   import      import torch + lightning + overfit
   cold, warm  IMDBDataModule.prepare_data() + setup() on an empty cache dir, then again on the now-filled one
   train.py    `python train.py model=<v>` with its own tmp log dir; train seconds = the run's `time/train_s`
-              (wall time of trainer.fit, per-epoch validation on 10k reviews included); peak RSS from wait4().
-              The first variant runs on an empty cache dir, so its peak RSS is that of a whole first run.
+              (wall time of trainer.fit, per-epoch validation on 10k reviews and checkpoints included); peak
+              RSS from wait4(). --repeats runs (default 3), the median shown: the same run varies by +-20% on
+              a shared machine (memory-bound kernels follow the host's memory traffic). The very first run
+              starts from an empty cache dir, so its peak RSS is that of a whole first run.
   dense       the same splits and vocabulary as dense float32 multi-hot matrices, nn.Sequential of nn.Linear,
               DataLoader(TensorDataset, batch_size, shuffle), plain loop with per-epoch validation, then test.
 Timings are wall clock: on a shared machine check the load average printed with them.
@@ -20,6 +22,7 @@ Timings are wall clock: on a shared machine check the load average printed with 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,11 +149,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 epochs: a smoke run; train targets scaled to match")
     parser.add_argument("--skip-dense", action="store_true", help="skip the dense reference loop")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="train.py runs per variant, default 3 (1 with --quick); the table shows the median")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for every child (default: torch's choice)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp dir with every child's output and run")
     parser.add_argument("--child", choices=["data", "dense"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     epochs = args.epochs or (2 if args.quick else TARGET_EPOCHS)
+    args.repeats = args.repeats or (1 if args.quick else 3)
 
     if args.child:  # one measurement, in this fresh process
         result = child_data(args.overrides) if args.child == "data" else child_dense(args.overrides, epochs)
@@ -178,23 +184,32 @@ def main() -> None:
     scale = epochs / TARGET_EPOCHS  # --quick: the train targets shrink with the epochs
     runs, peak = {}, 0.0
     for i, variant in enumerate(args.variants):
-        # The first run starts from an empty cache: its peak RSS is that of a whole first train.py run.
-        data_dir = workdir / ("data_first_run" if i == 0 else "data")
-        log_dir = workdir / f"logs_{variant}"
-        cmd = [sys.executable, "train.py", f"model={variant}", f"trainer.max_epochs={epochs}",
-               f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}", "trainer.enable_progress_bar=false"]
-        cmd += args.overrides
-        _, wall, rss = run(cmd, workdir, f"train_{variant}")
-        record = json.loads(next(log_dir.glob("runs/*/metrics.json")).read_text())
-        runs[variant] = record["metrics"]
-        peak = max(peak, rss)
+        fits, walls = [], []
+        for repeat in range(args.repeats):
+            # The very first run starts from an empty cache: its peak RSS is that of a whole first train.py run.
+            data_dir = workdir / ("data_first_run" if i == repeat == 0 else "data")
+            log_dir = workdir / f"logs_{variant}_{repeat}"
+            cmd = [sys.executable, "train.py", f"model={variant}", f"trainer.max_epochs={epochs}",
+                   f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}", "trainer.enable_progress_bar=false"]
+            cmd += args.overrides
+            _, wall, rss = run(cmd, workdir, f"train_{variant}_{repeat}")
+            record = json.loads(next(log_dir.glob("runs/*/metrics.json")).read_text())
+            runs[variant] = record["metrics"]  # same seed: every repeat trains the same model
+            fits.append(record["metrics"]["time/train_s"])
+            walls.append(wall)
+            peak = max(peak, rss)
+            print(f"  train.py model={variant}: fit {fits[-1]:.1f} s, whole run {wall:.1f} s, "
+                  f"peak RSS {rss:.2f} GB (load {load()})", flush=True)
         target = TARGETS["train_s"].get(variant)
-        rows += [(f"train {variant}, {epochs} epochs (train.py)", record["metrics"]["time/train_s"], "s",
-                  target and target * scale, NOTEBOOK["train_s"].get(variant) if scale == 1 else None),
-                 (f"  whole train.py run {variant} (imports, data, fit, test)", wall, "s", None, None),
-                 (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None)]
-        print(f"  train.py model={variant}: fit {record['metrics']['time/train_s']:.1f} s, whole run {wall:.1f} s, "
-              f"peak RSS {rss:.2f} GB (load {load()})", flush=True)
+        n = len(fits)
+        rows += [(f"train {variant}, {epochs} epochs (train.py{f', median of {n}' if n > 1 else ''})",
+                  statistics.median(fits), "s", target and target * scale,
+                  NOTEBOOK["train_s"].get(variant) if scale == 1 else None)]
+        if n > 1:
+            rows += [(f"  fastest of the {n}", min(fits), "s", None, None),
+                     (f"  slowest of the {n}", max(fits), "s", None, None)]
+        rows += [(f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None,
+                  None), (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None)]
     rows.insert(5, ("peak RSS, whole train.py run", peak, "GB", TARGETS["rss_gb"], NOTEBOOK["rss_gb"]))
 
     if not args.skip_dense:

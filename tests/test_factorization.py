@@ -16,7 +16,7 @@ IRIS_RANK2_OPTIMUM = 15.2046  # sum of the squared singular values 3 and 4 of ce
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """As train() does (cpu_threads=1): tiny matmuls on 2 threads of a busy 2-core machine run ~30x slower."""
+    """As train() does for a model this small (cpu_threads=auto -> 1): tiny matmuls on 2 threads of a busy 2-core machine run ~30x slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

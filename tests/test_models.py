@@ -39,7 +39,7 @@ def test_sparse_linear_equals_linear_outputs_and_gradients():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cpu_backward_equals_embedding_bags_own(dtype):
-    """SparseLinear's CPU backward (X^T @ grad via scipy) against EmbeddingBag's autograd, empty rows included."""
+    """SparseLinear's CPU backward (X^T @ grad as a transposed EmbeddingBag) against EmbeddingBag's autograd, empty rows included."""
     g = torch.Generator().manual_seed(2)
     indices, offsets, _ = random_multi_hot(64, 500, g)
     layer = SparseLinear(500, 33).to(dtype)

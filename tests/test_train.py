@@ -16,7 +16,7 @@ from conftest import REPO, compose_train
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.evaluate import evaluate
 from overfit.predict import predict
-from overfit.train import train
+from overfit.train import TORCH_DEFAULT_THREADS, torch_threads, train
 
 VARIANTS = ["baseline", "small", "big", "l2", "dropout", "early_stopping"]
 EXPECTED = {  # variant: (hidden, dropout, optimizer, weight_decay, early stopping)
@@ -131,6 +131,8 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tr
     ("trainer.max_epochs=0", "trainer.max_epochs"),
     ("data.batch_size=0", "data.batch_size"),
     ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
+    ("cpu_threads=0", "cpu_threads"),
+    ("cpu_threads=many", "cpu_threads"),
 ])
 def test_bad_settings_fail_before_any_data_work(train_cfg, override, culprit):
     cfg = train_cfg(override)
@@ -202,3 +204,24 @@ def test_early_stopping_stops_and_tests_the_best_epoch(train_cfg):
     assert Path(record["tested_checkpoint"]).name in ("epoch_000.ckpt", "epoch_001.ckpt")
     last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1  # a real file for resuming, not a link to the best epoch
+
+
+class RecordThreads(L.Callback):
+    seen: list[int] = []
+
+    def on_train_start(self, trainer, pl_module):
+        RecordThreads.seen.append(torch.get_num_threads())
+
+
+def test_cpu_threads_auto_follows_model_size_and_train_restores_the_count(train_cfg, tmp_path):
+    small, large = torch.nn.Linear(100, 100), torch.nn.Linear(1000, 1000)  # 10,100 and 1,001,000 parameters
+    assert torch_threads("auto", small) == 1 and torch_threads("auto", large) == TORCH_DEFAULT_THREADS
+    assert torch_threads(None, small) == TORCH_DEFAULT_THREADS and torch_threads(3, large) == 3
+
+    before = torch.get_num_threads()
+    RecordThreads.seen = []
+    for setting, expected in [("3", 3), ("auto", 1)]:  # the tiny test model is "small"
+        train(train_cfg(f"cpu_threads={setting}", f"paths.output_dir={tmp_path / setting}",
+                        "+callbacks.threads._target_=test_train.RecordThreads"))
+        assert RecordThreads.seen[-1] == expected
+        assert torch.get_num_threads() == before  # the process's setting is left as it was

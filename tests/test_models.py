@@ -42,8 +42,9 @@ def test_cpu_backward_equals_embedding_bags_own(dtype):
     """SparseLinear's CPU backward (X^T @ grad as a transposed EmbeddingBag) against EmbeddingBag's autograd, empty rows included."""
     g = torch.Generator().manual_seed(2)
     indices, offsets, _ = random_multi_hot(64, 500, g)
-    layer = SparseLinear(500, 33).to(dtype)
-    reference = nn.EmbeddingBag(500, 33, mode="sum").to(dtype)
+    # 600 words, only the first 500 used: the gradient rows of unused words (trailing empty bags) must be 0.
+    layer = SparseLinear(600, 33).to(dtype)
+    reference = nn.EmbeddingBag(600, 33, mode="sum").to(dtype)
     reference.weight.data.copy_(layer.bag.weight.data)
     upstream = torch.randn(64, 33, generator=g, dtype=dtype)
     out = layer(indices, offsets)
@@ -53,6 +54,7 @@ def test_cpu_backward_equals_embedding_bags_own(dtype):
     tolerance = 1e-12 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(layer.bag.weight.grad, reference.weight.grad, atol=tolerance, rtol=0)
     assert layer.bag.weight.grad.dtype == dtype
+    assert not layer.bag.weight.grad[500:].any() and layer.bag.weight.grad[:500].abs().sum() > 0
 
 
 def test_sparse_linear_initialized_like_linear():

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from overfit.train import instantiate_all, torch_threads
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -38,8 +40,6 @@ def plain_loop(A: torch.Tensor, rank: int, lr: float, steps: int, seed: int) -> 
 
 
 def lightning_fit(cfg) -> tuple[float, float, float]:
-    from overfit.train import instantiate_all, torch_threads
-
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = instantiate(cfg.data)
     dm.prepare_data()
@@ -63,8 +63,6 @@ def main() -> None:
         cfg = compose(config_name="train", overrides=[
             "experiment=factorization", f"trainer.max_steps={args.steps}", f"paths.log_dir={tmp}",
             f"paths.output_dir={tmp}/run", "trainer.enable_progress_bar=false", *args.overrides])
-        from overfit.train import torch_threads
-
         dm = instantiate(cfg.data)
         dm.setup("fit")
         A = dm.matrix

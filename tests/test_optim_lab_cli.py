@@ -37,6 +37,18 @@ def test_single_run_table_and_pngs(tmp_path, capsys):
         assert_png(tmp_path / name)
 
 
+def test_stopping_rules_come_from_the_config(tmp_path):
+    base = ("surface=beale", "optimizer=adam", "optimizer.lr=0.1", "start=[0.7,1.4]", "plots=false", "max_steps=600")
+    c = cfg(*base)
+    assert (c.tol, c.gtol, c.xtol) == (1e-7, 1e-4, 1e-4)
+    (r,) = run_lab(c, tmp_path, verbose=False).values()
+    assert (r.reason, r.steps) == ("converged", 408)
+    # gtol=0: the gradient is never exactly 0, so the run cannot converge; xtol=0 likewise
+    for override in ("gtol=0", "xtol=0"):
+        (r,) = run_lab(cfg(*base, override), tmp_path, verbose=False).values()
+        assert (r.reason, r.steps) == ("max_steps", 600), override
+
+
 def test_several_optimizers_and_quadratic_regimes(tmp_path):
     c = cfg("surface=quadratic", "optimizers=[gd,momentum,{name:adam,lr:0.05}]", "optimizer.lr=0.01")
     results = run_lab(c, tmp_path, verbose=False)
@@ -51,6 +63,8 @@ def test_several_optimizers_and_quadratic_regimes(tmp_path):
     (["optimizer=gd", "optimizer.lr=-0.5"], "lr=-0.5"),
     (["start=[1.0,2.0,3.0]"], "start"),
     (["optimizers=[gd,sgdx]"], "sgdx"),
+    (["gtol=-1"], "gtol=-1"),
+    (["xtol=-0.5"], "xtol=-0.5"),
 ])
 def test_bad_input_is_one_line(tmp_path, overrides, culprit):
     with pytest.raises(OptimLabError) as e:

@@ -4,8 +4,9 @@
     results = run_lab(cfg, out_dir="some/dir")     # prints the table, writes the PNGs, returns {label: RunResult}
 
 Config keys (conf/optim_lab/config.yaml): surface, optimizer (one group entry each), start (null: the surface's
-default), max_steps, tol, optimizers (a list overlaying several optimizers on one contour plot: group names, or
-dicts {name: ..., <overrides>}, each loaded from conf/optim_lab/optimizer/<name>.yaml), plots, autodiff.
+default), max_steps, tol, gtol, xtol (the stopping rules of runner.run), optimizers (a list overlaying several
+optimizers on one contour plot: group names, or dicts {name: ..., <overrides>}, each loaded from
+conf/optim_lab/optimizer/<name>.yaml), plots, autodiff.
 """
 
 from pathlib import Path
@@ -60,7 +61,8 @@ def run_lab(cfg, out_dir, conf_dir: Path = CONF_DIR, verbose: bool = True) -> di
     opts = [make_optimizer(**dict(c)) for c in optimizer_configs(cfg, conf_dir)]  # validate all before running any
     results = {}
     for opt in opts:
-        r = run(surface, opt, start, max_steps=int(cfg.get("max_steps", 10_000)), tol=float(cfg.get("tol", 1e-7)))
+        r = run(surface, opt, start, max_steps=int(cfg.get("max_steps", 10_000)), tol=float(cfg.get("tol", 1e-7)),
+                gtol=float(cfg.get("gtol", 1e-4)), xtol=float(cfg.get("xtol", 1e-4)))
         results[f"{opt.name} (lr={opt.lr:g})"] = r
     if verbose:
         print(format_table(surface, results))

@@ -22,6 +22,12 @@ KNOWN_SHA256 = {
     "31bbe7e7323e013757302545e5489d7f2eaa0fb516df659b7ee8ed3e4d5978fc": "labeled repack aclImdb_v1_labeled.tar.gz",
 }
 REVIEWS_PER_CLASS = 12_500
+# What one archive member may cost: a review's size comes from its tar header, so an oversized member (a 200 MB
+# "review", a tar bomb) is refused before it is read. The largest real review is 13,704 bytes
+# (aclImdb/train/pos/1175_9.txt); all 50k labeled ones hold ~65 MB. Skipped members (unsup/, imdb.vocab...) are
+# streamed past in blocks, never held whole.
+MAX_REVIEW_BYTES = 1 << 20
+MAX_TOTAL_REVIEW_BYTES = 1 << 30
 LABELS = {"neg": 0, "pos": 1}  # from the folder name only; the rating in the file name is just a cross-check
 _REVIEW = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
 _HINT = "set data.archive=/path/to/aclImdb_v1.tar.gz or the OVERFIT_IMDB_ARCHIVE environment variable"
@@ -73,7 +79,7 @@ def verify(path: Path, accepted: list[str] | None) -> str:
 
 def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, int, str]]]:
     """{"train"|"test": [(label, review id, rating, text), ...]} sorted by (label, id), so tar order never matters."""
-    splits = {"train": [], "test": []}
+    splits, total = {"train": [], "test": []}, 0
     try:
         # gzip.open, not tarfile's "r|gz": tarfile's own stream ends quietly at a truncation, GzipFile raises
         # EOFError there and checks the CRC when drained below.
@@ -93,7 +99,15 @@ def read_reviews(path: Path, checksum: str) -> dict[str, list[tuple[int, int, in
                 if (folder == "pos" and rating < 7) or (folder == "neg" and rating > 4):
                     raise OverfitError(f"IMDB archive {str(path)!r}: {name} has rating {rating} but sits in {folder}/ "
                                        f"(pos needs >= 7, neg <= 4): the archive is mislabeled, use the official one")
-                text = tar.extractfile(member).read().decode("utf-8", errors="replace")
+                total += member.size
+                if member.size > MAX_REVIEW_BYTES or total > MAX_TOTAL_REVIEW_BYTES:
+                    what = (f"{name} is {member.size:,} bytes, over the {MAX_REVIEW_BYTES:,}-byte limit for one review"
+                            if member.size > MAX_REVIEW_BYTES else
+                            f"its reviews up to {name} hold {total:,} bytes, over the {MAX_TOTAL_REVIEW_BYTES:,}-byte "
+                            f"limit for all of them")
+                    raise OverfitError(f"IMDB archive {str(path)!r}: {what} (real IMDB reviews are under 14 KB): "
+                                       f"the archive is not aclImdb, use the official one")
+                text = tar.extractfile(member).read(MAX_REVIEW_BYTES + 1).decode("utf-8", errors="replace")
                 splits[split].append((LABELS[folder], review_id, rating, text))
                 bar.update()
             while gz.read(1 << 20):  # the rest (tar padding): reaching the gzip trailer verifies its CRC

@@ -65,10 +65,11 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
     result = run_py("scripts/compare.py", str(sweep), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "found 6 run(s)" in result.stdout and all(v in result.stdout for v in VARIANTS)
+    assert "warning" not in result.stderr + result.stdout and not (out / "warnings.txt").exists()
 
     pngs = sorted(p.name for p in out.glob("*.png"))
     expected = ([f"curves_{v}.png" for v in VARIANTS] + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
-                + ["train_loss_baseline_vs_big.png"])
+                + ["train_loss_baseline_vs_big.png", "curves_pooled.png"])
     assert pngs == sorted(expected)
     for name in pngs:
         image = matplotlib.image.imread(out / name)  # a valid PNG, not just a file
@@ -85,6 +86,16 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
             assert 0.0 < float(r[key]) < 100.0 and math.isfinite(float(r[key])), (r["run"], key)
     table = (out / "comparison.md").read_text().splitlines()
     assert len(table) == 2 + 6 and table[2].startswith("| baseline | 1 |")
+    assert all(r["problems"] == "" for r in rows)
+
+    # one seed each: six pooled rows of n = 1 (no CI), each non-baseline one paired on seed 0
+    pooled = list(csv.DictReader(open(out / "pooled.csv")))
+    assert [r["variant"] for r in pooled] == list(VARIANTS) and {r["n"] for r in pooled} == {"1"}
+    assert {r["test_acc_ci95"] for r in pooled} == {""}
+    assert [r["n_paired"] for r in pooled] == ["0"] + ["1"] * 5
+    for r, per_run in zip(pooled, rows):
+        assert float(r["test_acc_mean"]) == pytest.approx(float(per_run["test_acc"]))
+    assert "(n=1, no CI)" in (out / "pooled.md").read_text()
 
 
 def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_path):
@@ -95,7 +106,8 @@ def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert "found 2 run(s)" in result.stdout
     pngs = sorted(p.name for p in (subset / "comparison").glob("*.png"))
-    assert pngs == ["curves_baseline.png", "curves_dropout.png", "val_loss_baseline_vs_dropout.png"]
+    assert pngs == ["curves_baseline.png", "curves_dropout.png", "curves_pooled.png",
+                    "val_loss_baseline_vs_dropout.png"]
     # re-running ignores its own output dir
     again = run_py("scripts/compare.py", str(subset))
     assert again.returncode == 0 and "found 2 run(s)" in again.stdout

@@ -1,0 +1,208 @@
+"""Pooling seeds in compare.py: n, mean, 95% CI, paired differences to baseline, grouping by every HPARAMS key
+but seed (train sizes never pooled), the pooled table and its figures. Runs are written straight as TensorBoard
+event files in Lightning's layout (an `epoch` scalar at each logging step), so every value is known."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from scipy import stats
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+from overfit.compare import load_runs, pool_runs, write_comparison
+from overfit.stats import mean_ci95
+
+HIDDEN = {"baseline": "[16, 16]", "small": "[4, 4]", "big": "[512, 512]", "l2": "[16, 16]", "dropout": "[16, 16]",
+          "early_stopping": "[16, 16]"}
+
+
+def write_run(run_dir: Path, variant: str, seed: int, test_acc: float, *, val_acc=(0.6, 0.7), train_acc=(0.7, 0.9),
+              val_loss=(0.6, 0.5), train_loss=(0.5, 0.3), test_loss: float = 0.4, **extra) -> Path:
+    """A finished run: per-epoch curves, test metrics and the HPARAMS summary, as overfit.train leaves them."""
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    for epoch, (vl, va, tl, ta) in enumerate(zip(val_loss, val_acc, train_loss, train_acc)):
+        step = 5 * epoch + 4
+        for tag, value in (("val/loss", vl), ("val/acc", va), ("epoch", epoch), ("train/loss", tl),
+                           ("train/acc", ta), ("epoch", epoch)):
+            writer.add_scalar(tag, value, step)
+    step = 5 * len(val_loss)
+    for tag, value in (("test/loss", test_loss), ("test/acc", test_acc), ("epoch", len(val_loss) - 1)):
+        writer.add_scalar(tag, value, step)
+    writer.add_scalar("time/train_s", 1.5, 0)
+    params = {"model.variant": variant, "model.hidden": HIDDEN.get(variant, "[16, 16]"), "model.dropout": 0.0,
+              "model.optimizer.lr": 0.001, "data.batch_size": 512, "seed": seed}
+    params.update({k.replace("__", "."): v for k, v in extra.items()})
+    for summary in hparams_summary(params, {"test/acc": test_acc, "test/loss": test_loss}):
+        writer._get_file_writer().add_summary(summary)
+    writer.close()
+    return run_dir
+
+
+def t_ci(values) -> float:
+    n = len(values)
+    mean = sum(values) / n
+    s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return stats.t.ppf(0.975, n - 1) * s / math.sqrt(n)
+
+
+def test_mean_ci95_by_hand():
+    n, mean, ci = mean_ci95([0.80, 0.82, 0.84])
+    assert n == 3 and mean == pytest.approx(0.82)
+    assert ci == pytest.approx(stats.t.ppf(0.975, 2) * 0.02 / math.sqrt(3))  # s = 0.02
+    assert ci == pytest.approx(0.049683, abs=1e-6)
+    n, mean, ci = mean_ci95([0.7, float("nan"), None])  # missing values are left out
+    assert n == 1 and mean == pytest.approx(0.7) and math.isnan(ci)
+    assert mean_ci95([])[0] == 0 and math.isnan(mean_ci95([])[1])
+
+
+@pytest.fixture
+def seeds_sweep(tmp_path) -> Path:
+    """baseline and l2 on three seeds each, dropout on one seed."""
+    root = tmp_path / "sweep"
+    for seed, acc in enumerate((0.80, 0.82, 0.84)):
+        write_run(root / f"b{seed}", "baseline", seed, acc, val_acc=(0.6, 0.7 + seed / 100),
+                  train_acc=(0.7, 0.9 + seed / 50), val_loss=(0.6, 0.5 - seed / 10))
+    for seed, acc in enumerate((0.83, 0.86, 0.85)):
+        write_run(root / f"l{seed}", "l2", seed, acc)
+    write_run(root / "d0", "dropout", 0, 0.81)
+    return root
+
+
+def test_pooled_rows_n_mean_ci_and_paired_difference(seeds_sweep):
+    runs = load_runs(seeds_sweep)
+    assert runs.warnings == []
+    rows = {r["group"]: r for r in pool_runs(runs)}
+    assert list(rows) == ["baseline", "l2", "dropout"]  # the notebook's order
+
+    base = rows["baseline"]
+    assert base["n"] == 3 and base["seeds"] == [0, 1, 2] and base["variant"] == "baseline"
+    assert base["test_acc_mean"] == pytest.approx(0.82, abs=1e-6)
+    assert base["test_acc_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 0.02 / math.sqrt(3), abs=1e-6)
+    assert base["test_loss_mean"] == pytest.approx(0.4, abs=1e-6)
+    assert base["test_loss_ci95"] == pytest.approx(0, abs=1e-6)
+    # best val acc: 0.70, 0.71, 0.72; min val loss: 0.5, 0.4, 0.3; gap at the last epoch: 0.2, 0.21, 0.22
+    assert base["best_val_acc_mean"] == pytest.approx(0.71, abs=1e-6)
+    assert base["best_val_acc_ci95"] == pytest.approx(t_ci([0.70, 0.71, 0.72]), abs=1e-6)
+    assert base["min_val_loss_mean"] == pytest.approx(0.4, abs=1e-6)
+    assert base["min_val_loss_ci95"] == pytest.approx(t_ci([0.5, 0.4, 0.3]), abs=1e-6)
+    assert base["gap_mean"] == pytest.approx(0.21, abs=1e-6)
+    assert base["gap_ci95"] == pytest.approx(t_ci([0.20, 0.21, 0.22]), abs=1e-6)
+    assert base["n_paired"] == 0 and math.isnan(base["test_acc_diff_mean"])  # no difference to itself
+
+    l2 = rows["l2"]  # per seed: 0.83-0.80, 0.86-0.82, 0.85-0.84
+    diffs = [0.03, 0.04, 0.01]
+    assert l2["n_paired"] == 3 and l2["paired_seeds"] == [0, 1, 2]
+    assert l2["test_acc_diff_mean"] == pytest.approx(sum(diffs) / 3, abs=1e-6)
+    assert l2["test_acc_diff_ci95"] == pytest.approx(t_ci(diffs), abs=1e-6)
+
+    dropout = rows["dropout"]  # n = 1: a mean, no interval; paired on its one seed
+    assert dropout["n"] == 1 and math.isnan(dropout["test_acc_ci95"])
+    assert dropout["n_paired"] == 1 and dropout["test_acc_diff_mean"] == pytest.approx(0.01, abs=1e-6)
+    assert math.isnan(dropout["test_acc_diff_ci95"])
+
+
+def test_pooled_tables_written(seeds_sweep, tmp_path):
+    written = write_comparison(load_runs(seeds_sweep), tmp_path / "cmp")
+    assert written["warnings"] == [] and not (tmp_path / "cmp" / "warnings.txt").exists()
+    rows = list(csv.DictReader(open(tmp_path / "cmp" / "pooled.csv")))
+    assert [r["group"] for r in rows] == ["baseline", "l2", "dropout"]
+    for column in ("n", "test_acc_mean", "test_acc_ci95", "test_loss_mean", "test_loss_ci95", "best_val_acc_mean",
+                   "best_val_acc_ci95", "min_val_loss_mean", "min_val_loss_ci95", "gap_mean", "gap_ci95",
+                   "test_acc_diff_mean", "test_acc_diff_ci95", "n_paired"):
+        assert column in rows[0], column
+    assert rows[0]["n"] == "3" and float(rows[0]["test_acc_mean"]) == pytest.approx(0.82, abs=1e-6)
+    assert rows[2]["test_acc_ci95"] == ""  # n = 1: empty
+    table = (tmp_path / "cmp" / "pooled.md").read_text()
+    assert "| baseline | 3 | 0.8200 ± 0.0497 |" in table
+    assert "| dropout | 1 | 0.8100 (n=1, no CI) |" in table
+    assert f"| l2 | 3 | 0.8467 ± {t_ci([0.83, 0.86, 0.85]):.4f} |" in table
+    assert f"+0.0267 ± {t_ci([0.03, 0.04, 0.01]):.4f} (n=3)" in table
+    per_run = list(csv.DictReader(open(tmp_path / "cmp" / "comparison.csv")))
+    assert len(per_run) == 7 and {r["problems"] for r in per_run} == {""}  # the per-run table is still there
+
+
+def test_runs_of_different_train_sizes_are_never_pooled(tmp_path):
+    root = tmp_path / "sizes"
+    for size in (100, 1000, 10000):
+        for seed in (0, 1):
+            for variant in ("baseline", "dropout"):
+                acc = 0.5 + size / 40000 + seed / 100 + (0.02 if variant == "dropout" else 0)
+                write_run(root / f"{variant}_{size}_{seed}", variant, seed, acc, data__train_size=size)
+    runs = load_runs(root)
+    rows = pool_runs(runs)
+    assert [(r["variant"], r["data.train_size"], r["n"]) for r in rows] == [
+        ("baseline", 100, 2), ("baseline", 1000, 2), ("baseline", 10000, 2),
+        ("dropout", 100, 2), ("dropout", 1000, 2), ("dropout", 10000, 2)]
+    assert rows[0]["group"] == "baseline train_size=100"
+    for r in rows:
+        assert r["test_acc_mean"] == pytest.approx(0.505 + r["data.train_size"] / 40000 + (r["variant"] == "dropout")
+                                                   * 0.02, abs=1e-6)
+        if r["variant"] == "dropout":  # paired with the baseline of the same train size, not another one
+            assert r["n_paired"] == 2 and r["test_acc_diff_mean"] == pytest.approx(0.02, abs=1e-6)
+    assert len({r.label for r in runs}) == len(runs)  # labels say the train size too
+    written = write_comparison(runs, tmp_path / "cmp")
+    names = {p.name for p in written["figures"]}
+    assert {"curves_pooled_train_size=100.png", "curves_pooled_train_size=1000.png",
+            "test_acc_gap_vs_train_size.png"} <= names
+    assert not any("vs_width" in n for n in names)  # width not swept
+    check_pngs(written["figures"])
+
+
+def test_width_sweep_figure_and_pairing_on_width(tmp_path):
+    root = tmp_path / "widths"
+    for width in (8, 32, 128):
+        for seed in (0, 1, 2):
+            for variant in ("baseline", "l2"):
+                acc = 0.7 + width / 1000 + seed / 100 + (0.01 if variant == "l2" else 0)
+                write_run(root / f"{variant}_{width}_{seed}", variant, seed, acc, model__hidden=f"[{width}, {width}]",
+                          model__optimizer__weight_decay=0.001 if variant == "l2" else 0.0)
+    runs = load_runs(root)
+    rows = pool_runs(runs)
+    assert len(rows) == 6 and all(r["n"] == 3 for r in rows)
+    l2 = [r for r in rows if r["variant"] == "l2"]
+    # weight decay differs only between the variants (what l2 is): still paired; the width is matched
+    assert all(r["n_paired"] == 3 and r["test_acc_diff_mean"] == pytest.approx(0.01, abs=1e-6) for r in l2)
+    written = write_comparison(runs, tmp_path / "cmp")
+    names = {p.name for p in written["figures"]}
+    assert "test_acc_gap_vs_width.png" in names and "curves_pooled_hidden=8x8.png" in names
+    check_pngs(written["figures"])
+
+
+def test_six_variant_sweep_writes_one_pooled_curves_figure(tmp_path):
+    root = tmp_path / "six"
+    for i, variant in enumerate(HIDDEN):
+        for seed in (0, 1):
+            write_run(root / f"{variant}{seed}", variant, seed, 0.8 + i / 100 + seed / 100)
+    written = write_comparison(load_runs(root), tmp_path / "cmp")
+    pooled = [p for p in written["figures"] if "pooled" in p.name or "_vs_" in p.name and "test_acc" in p.name]
+    assert [p.name for p in pooled] == ["curves_pooled.png"]  # nothing swept: no size/width figures
+    check_pngs(written["figures"])
+    assert len(written["pooled"]) == 6 and all(r["n"] == 2 and r["n_paired"] in (0, 2) for r in written["pooled"])
+
+
+def check_pngs(paths):
+    assert paths
+    for path in paths:
+        assert path.is_file() and path.stat().st_size > 0, path
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.std() > 0, path
+
+
+def test_a_seed_twice_is_pooled_but_not_paired_and_said(tmp_path):
+    root = tmp_path / "repeats"
+    write_run(root / "b0", "baseline", 0, 0.80)
+    write_run(root / "d0", "dropout", 0, 0.82)
+    write_run(root / "d0_again", "dropout", 0, 0.84)
+    runs = load_runs(root)
+    warnings = []
+    rows = pool_runs(runs, warnings=warnings)
+    dropout = rows[1]
+    assert dropout["n"] == 2 and dropout["test_acc_mean"] == pytest.approx(0.83, abs=1e-6)
+    assert dropout["n_paired"] == 0 and "seed 0 more than once" in dropout["problems"]
+    assert len(warnings) == 1 and str(root / "d0_again" / "tensorboard") in warnings[0]
+    assert "seed 0 more than once" in "\n".join(write_comparison(runs, tmp_path / "cmp")["warnings"])

@@ -2,32 +2,41 @@
 
     python predict.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt "A moving, brilliant film." "Dull."
     python predict.py ckpt_path=... file=reviews.txt        # one review per line
+
+One row per review, in order; its # is the review's line number when they come from file= alone
+(arguments come first, then the file's lines). An empty line keeps its row, marked [empty]; a review
+with no word of the checkpoint's vocabulary gets "-" and [no known word] instead of a probability.
+Lines end at \\n (or \\r\\n); the file is UTF-8 (a BOM is dropped) or UTF-16/32 with a BOM.
 """
 
 import sys
 
+from overfit.checkpoints import load_classifier
 from overfit.errors import OverfitError
-from overfit.predict import format_predictions, predict, read_reviews_file
+from overfit.predict import format_predictions, predict_with, read_reviews_file
 
 
 def main(argv: list[str]) -> int:
     settings = {"ckpt_path": None, "file": None}
     reviews = []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in settings and value:
-            settings[key] = value
-        elif arg in ("-h", "--help"):
-            print(__doc__)
-            return 0
-        else:
-            reviews.append(arg)
     try:
+        for arg in argv:
+            key, eq, value = arg.partition("=")
+            if key in settings and eq:
+                if not value:
+                    raise OverfitError(f"{key}= is empty: give {key}=<path>")
+                settings[key] = value
+            elif arg in ("-h", "--help"):
+                print(__doc__)
+                return 0
+            else:
+                reviews.append(arg)
         if not settings["ckpt_path"]:
             raise OverfitError("missing ckpt_path=<path to a .ckpt written by train.py>")
+        model, state = load_classifier(settings["ckpt_path"])  # a bad checkpoint is refused before the file is read
         if settings["file"]:
             reviews += read_reviews_file(settings["file"])
-        print(format_predictions(reviews, predict(settings["ckpt_path"], reviews)))
+        print(format_predictions(reviews, predict_with(model, state, reviews)))
     except OverfitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,20 +1,25 @@
 """Test a trained IMDB checkpoint on the 25k test reviews (the root `eval.py` calls this).
 
 The data settings that shape the features (vocabulary size, preprocessing) are taken from the
-checkpoint, so the test set is encoded exactly as the model was trained.
+checkpoint, so the test set is encoded exactly as the model was trained. The checkpoint is read and
+checked first (overfit.checkpoints.load_checkpoint: a bad file is refused in one line), before the
+archive is read.
 """
 
 from __future__ import annotations
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from overfit.checkpoints import classifier_from_checkpoint, data_state, load_checkpoint
+from overfit.checkpoints import load_classifier
+from overfit.errors import OverfitError
 
 
 def evaluate(cfg: DictConfig) -> float:
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    state = data_state(checkpoint)
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise OverfitError("missing ckpt_path=<path to a .ckpt written by train.py>, "
+                           "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+    model, state = load_classifier(cfg.ckpt_path)  # before any data work
     with open_dict(cfg):
         cfg.data.vocab_size = len(state["vocabulary"])
         cfg.data.update(state["preprocessing"])
@@ -22,7 +27,6 @@ def evaluate(cfg: DictConfig) -> float:
     datamodule.prepare_data()
     datamodule.setup("test")
     datamodule.load_state_dict(state)  # raises if the archive gives another vocabulary
-    model = classifier_from_checkpoint(checkpoint)
     trainer = instantiate(cfg.trainer, logger=False)
     (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
     print(f"== {model.hparams.variant}: {cfg.ckpt_path} ==\n"

@@ -3,10 +3,13 @@
     python eval.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from overfit.cli import run_task
+from overfit.cli import accept_null_groups, run_task
 from overfit.evaluate import evaluate
 
 
@@ -16,4 +19,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv = accept_null_groups(sys.argv, Path(__file__).parent / "conf")
     main()

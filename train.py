@@ -9,10 +9,13 @@
 Offline: point at a local copy of the archive once, e.g. export OVERFIT_IMDB_ARCHIVE=/path/aclImdb_v1.tar.gz
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from overfit.cli import run_task
+from overfit.cli import accept_null_groups, run_task
 from overfit.train import train
 
 
@@ -22,4 +25,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv = accept_null_groups(sys.argv, Path(__file__).parent / "conf")
     main()

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import CONF
-from overfit.sweeps import resolve_last_checkpoint
+from overfit import resume
 from overfit.train import train
 from test_compare import run_py, sweep_overrides
 
@@ -124,7 +124,8 @@ def test_ckpt_path_last_resumes_the_runs_own_checkpoint(train_cfg, tmp_path):
     assert first.ckpt_path is None
     again = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'run'}", "ckpt_path=last", epochs=2)
     train(again)  # the requeued job: same dir, continues from epoch 1
-    assert again.ckpt_path == str(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    # the newest intact checkpoint (what last.ckpt links to), read by content, not by name
+    assert again.ckpt_path == str(tmp_path / "run" / "checkpoints" / "epoch_000.ckpt")
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["epochs_run"] == 2
 
@@ -135,7 +136,7 @@ def test_ckpt_path_last_defers_to_lightnings_slurm_requeue_checkpoint(train_cfg,
     (tmp_path / "run" / "hpc_ckpt_1.ckpt").write_bytes(b"")
     cfg = train_cfg(f"paths.output_dir={tmp_path / 'run'}", "ckpt_path=last")
     monkeypatch.setenv("SLURM_JOB_ID", "42")
-    resolve_last_checkpoint(cfg)
+    resume.resolve(cfg)
     assert cfg.ckpt_path is None  # Lightning resumes from hpc_ckpt_1.ckpt itself
 
 

@@ -40,7 +40,8 @@ def test_variant_config_composes_as_documented(train_cfg, variant):
     assert ("early_stopping" in cfg.callbacks) == early
     if early:
         assert cfg.callbacks.early_stopping.patience == 2 and cfg.callbacks.early_stopping.monitor == "val/loss"
-        assert cfg.callbacks.model_checkpoint.monitor == "val/loss"  # so test restores the best weights
+        assert cfg.callbacks.best_checkpoint.monitor == "val/loss"  # so test restores the best weights
+        assert cfg.callbacks.model_checkpoint.monitor is None  # and the latest epoch is kept for resuming
     assert cfg.trainer.max_epochs == 1 and cfg.data.batch_size == 16  # shrunk by the fixture
 
 
@@ -56,7 +57,7 @@ def test_every_variant_fits_and_tests(train_cfg, variant, tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     if variant == "early_stopping":  # the best checkpoint by val loss was tested, not the final weights
-        assert record["tested_checkpoint"] and Path(record["tested_checkpoint"]).name.startswith("epoch_")
+        assert record["tested_checkpoint"] and Path(record["tested_checkpoint"]).name.startswith("best_epoch_")
     else:
         assert record["tested_checkpoint"] is None
 
@@ -187,7 +188,8 @@ def test_resume_with_other_vocabulary_is_refused_in_one_line(train_cfg, tmp_path
     first = train_cfg(f"paths.output_dir={tmp_path / 'first'}")
     train(first)
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    other = train_cfg(f"paths.output_dir={tmp_path / 'other'}", "data.vocab_size=30", f"ckpt_path={last}")
+    # epochs=2: resuming a finished 1-epoch run would just say so (tests/test_faults_runs.py)
+    other = train_cfg(f"paths.output_dir={tmp_path / 'other'}", "data.vocab_size=30", f"ckpt_path={last}", epochs=2)
     with pytest.raises(OverfitError, match="vocabulary") as err:
         train(other)
     assert "\n" not in str(err.value)
@@ -201,7 +203,7 @@ def test_early_stopping_stops_and_tests_the_best_epoch(train_cfg):
     train(cfg)
     record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert record["early_stopped"] and record["epochs_run"] == 2
-    assert Path(record["tested_checkpoint"]).name in ("epoch_000.ckpt", "epoch_001.ckpt")
+    assert Path(record["tested_checkpoint"]).name in ("best_epoch_000.ckpt", "best_epoch_001.ckpt")
     last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1  # a real file for resuming, not a link to the best epoch
 

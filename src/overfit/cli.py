@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from overfit.errors import OverfitError
+from overfit.errors import OverfitError, RunInterrupted
 from overfit.sweeps import ddp_ranks_run_this_job
 
 log = logging.getLogger("overfit")
@@ -38,3 +40,21 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
+        print(f"interrupted: {stop}", file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C before or after Lightning's own handling (data preparation, summaries)
+        print("interrupted: Ctrl-C before training started or after it ended; nothing to resume",
+              file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGINT)
+
+
+def accept_null_groups(argv: list[str], conf_dir: str | Path) -> list[str]:
+    """`logger=null` (how users switch a config group off) -> Hydra's `~logger`, which is what Hydra accepts."""
+    groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        plain = key.lstrip("+~")
+        out.append(f"~{plain}" if sep and plain in groups and value.lower() in ("null", "none") else arg)
+    return out

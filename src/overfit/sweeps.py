@@ -10,8 +10,8 @@ Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`, it
    hydra.run.dir=<this job's dir>`. After the job, the process group and the env vars Lightning set are
    undone so the next job of the sweep starts its own ranks. Under SLURM with ntasks-per-node = devices
    nothing is re-launched (SLURM starts the ranks), so none of this applies.
-2. `ckpt_path=last`: resume from this run's own checkpoints/last.ckpt if there is one, else start fresh:
-   what a requeued (preempted) cluster job needs, since it runs again in the same directory.
+2. `ckpt_path=last`: resume from this run's own newest intact checkpoint if there is one, else start fresh:
+   what a requeued (preempted) cluster job needs, since it runs again in the same directory (overfit/resume.py).
 3. `ReportBest`, a Hydra callback: prints where the Optuna sweeper wrote the best parameters.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 log = logging.getLogger("overfit")
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -67,27 +67,6 @@ def ddp_ranks_run_this_job(entry: str):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def resolve_last_checkpoint(cfg: DictConfig) -> None:
-    """`ckpt_path=last` -> this run's checkpoints/last.ckpt when it exists, else None (a fresh start)."""
-    out_dir = OmegaConf.select(cfg, "paths.output_dir")
-    if cfg.get("ckpt_path") != "last" or out_dir is None:
-        return
-    ckpt_dir = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or Path(out_dir) / "checkpoints"
-    last = Path(ckpt_dir) / "last.ckpt"
-    hpc = sorted(Path(out_dir).glob("hpc_ckpt_*.ckpt"))
-    if hpc and os.environ.get("SLURM_JOB_ID"):
-        # Lightning's SLURM auto-requeue saved a newer checkpoint at the signal; with ckpt_path=None
-        # Lightning itself resumes from it.
-        log.info(f"ckpt_path=last: SLURM requeue checkpoint {hpc[-1].name} found; Lightning resumes from it")
-        cfg.ckpt_path = None
-    elif last.is_file():
-        log.info(f"ckpt_path=last: resuming from {last}")
-        cfg.ckpt_path = str(last)
-    else:
-        log.info(f"ckpt_path=last: no {last} yet, starting fresh")
-        cfg.ckpt_path = None
 
 
 class ReportBest(Callback):

@@ -8,7 +8,10 @@ part), then the model, then the Trainer. Anything the user got wrong fails befor
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,8 +21,9 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit.errors import OverfitError
-from overfit.sweeps import resolve_last_checkpoint
+from overfit import resume
+from overfit.checkpoints import check_resumable, read_checkpoint
+from overfit.errors import OverfitError, RunInterrupted
 from overfit.tracking import fit_record, log_hparams, print_summary
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,13 @@ def check_config(cfg: DictConfig) -> None:
         if value is not None and not value >= minimum:
             raise OverfitError(f"{key}={value}: must be >= {minimum}{example}")
 
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        # Lightning would warn and pick a random seed instead: a run that is not the one asked for
+        raise OverfitError(f"seed={seed}: must be an integer in [0, 2**32), e.g. seed=0")
+    weight_decay = OmegaConf.select(cfg, "model.optimizer.weight_decay")
+    if weight_decay is not None and not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < 1):
+        raise OverfitError(f"model.optimizer.weight_decay={weight_decay}: must be in [0, 1), e.g. 1e-3 (0: none)")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and not lr > 0:
         raise OverfitError(f"model.optimizer.lr={lr}: the learning rate must be > 0, e.g. model.optimizer.lr=1e-3")
@@ -49,12 +60,31 @@ def check_config(cfg: DictConfig) -> None:
     threads = cfg.get("cpu_threads")
     if threads is not None and threads != "auto" and not (isinstance(threads, int) and threads >= 1):
         raise OverfitError(f"cpu_threads={threads}: must be auto, null (torch's default) or an integer >= 1")
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise OverfitError(f"ckpt_path={cfg.ckpt_path}: no such file; pass a run's checkpoints/last.ckpt")
+    for key in ("paths.output_dir", "callbacks.model_checkpoint.dirpath"):
+        check_writable(key, OmegaConf.select(cfg, key))
     # Model-specific checks (hidden sizes, dropout, ...) live with the model.
     model_cls = get_class(cfg.model._target_)
     if hasattr(model_cls, "check_config"):
         model_cls.check_config(cfg.model)
+
+
+def check_writable(key: str, directory: str | None) -> None:
+    """One line now if `directory` cannot hold files, rather than a traceback at the first checkpoint.
+
+    Nothing is created: the nearest existing ancestor must be a directory we can write a file into.
+    """
+    if not directory or "://" in str(directory):
+        return
+    path = Path(directory).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, f"{existing} is a file")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".overfit-write-test-"):
+            pass
+    except OSError as err:
+        raise OverfitError(f"{key}={directory}: not a writable directory ({err.strerror}); "
+                           "point it (or paths.log_dir) somewhere writable") from None
 
 
 def instantiate_all(group: DictConfig | None) -> list:
@@ -81,8 +111,14 @@ def train(cfg: DictConfig) -> float:
 
 
 def _train(cfg: DictConfig) -> float:
-    resolve_last_checkpoint(cfg)  # ckpt_path=last: this run dir's last.ckpt if any (requeued cluster jobs)
     check_config(cfg)
+    # ckpt_path=last (requeued jobs) or a path: the newest intact checkpoint, never a silent fresh start
+    resumed_from = resume.resolve(cfg)
+    finished = resume.finished_message(cfg, resumed_from)
+    if finished:
+        print(finished, flush=True)
+        return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
+    resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else None
     L.seed_everything(cfg.seed, workers=True)
     start = time.perf_counter()
 
@@ -91,12 +127,10 @@ def _train(cfg: DictConfig) -> float:
     # comes from the data. Under DDP every rank does it; cache writes are atomic.
     datamodule.prepare_data()
     datamodule.setup("fit")
-    if cfg.get("ckpt_path"):
+    if resume_ckpt is not None and resume_ckpt.get(type(datamodule).__qualname__):
         # Fail now, in one line, if the checkpoint was trained on other features (vocabulary),
         # instead of on a tensor shape mismatch deep inside Lightning's restore.
-        saved = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=True).get(type(datamodule).__qualname__)
-        if saved:
-            datamodule.load_state_dict(saved)
+        datamodule.load_state_dict(resume_ckpt[type(datamodule).__qualname__])
     model: L.LightningModule = instantiate(cfg.model, **datamodule.model_kwargs)
     torch.set_num_threads(torch_threads(cfg.get("cpu_threads"), model))
 
@@ -109,20 +143,23 @@ def _train(cfg: DictConfig) -> float:
     torch.utils.deterministic.fill_uninitialized_memory = False
 
     fit_start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    with _report_interrupts(trainer, cfg, "training"):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_seconds = time.perf_counter() - fit_start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     # Read now: testing a best checkpoint restores that epoch's model and callback state.
     record = fit_record(cfg, trainer, model)
 
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    checkpoints = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+    checkpoint = next((c for c in checkpoints if not c.monitor), checkpoints[0] if checkpoints else None)
+    best = next((c for c in checkpoints if c.monitor and c.best_model_path), None)
     tested_ckpt = None
     if cfg.get("test") and _has_test_set(datamodule):
         # With a monitored checkpoint (early stopping) we test the best weights; otherwise the
         # final ones: the overfitting variants are meant to show what training ended with.
-        if checkpoint is not None and checkpoint.monitor and checkpoint.best_model_path:
-            tested_ckpt = checkpoint.best_model_path
-        trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt)
+        tested_ckpt = best.best_model_path if best is not None else None
+        with _report_interrupts(trainer, cfg, "testing"):
+            trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     metrics["time/train_s"] = fit_seconds
@@ -135,6 +172,63 @@ def _train(cfg: DictConfig) -> float:
     if key and key not in metrics:
         raise OverfitError(f"optimized_metric={key}: not logged by this run; choose one of {sorted(metrics)}")
     return metrics[key] if key else float("nan")
+
+
+class _report_interrupts:
+    """SIGTERM / Ctrl-C inside Lightning: a RunInterrupted naming the checkpoint to resume from, not exit 0.
+
+    Lightning turns SIGTERM into `SIGTERMException`, a SystemExit with no code (exit status 0: a scheduler or
+    `&&` would take the run for finished), and Ctrl-C into sys.exit(1) after its own message.
+    """
+
+    def __init__(self, trainer: L.Trainer, cfg: DictConfig, doing: str):
+        self.trainer, self.cfg, self.doing = trainer, cfg, doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb) -> bool:
+        if kind is None or not issubclass(kind, (SystemExit, KeyboardInterrupt)):
+            return False
+        signum = signal.SIGTERM if self.trainer.received_sigterm else signal.SIGINT
+        ckpt_dir = resume.checkpoint_dir(self.cfg)
+        found, _ = resume.newest_intact(ckpt_dir) if ckpt_dir else (None, {})
+        out_dir = OmegaConf.select(self.cfg, "paths.output_dir")
+        where = (f"resume from {found.path.name} ({found.epochs_done} epochs done) with ckpt_path={found.path}, "
+                 f"or ckpt_path=last hydra.run.dir={out_dir}"
+                 if found else "no epoch had finished, so there is nothing to resume")
+        raise RunInterrupted(f"{signal.Signals(signum).name} during {self.doing} at step {self.trainer.global_step}: "
+                             f"{where}",
+                             signum) from None
+
+
+def _check_resume_checkpoint(cfg: DictConfig) -> dict:
+    """Before any data work: the checkpoint fits this config's model (names, shapes) and holds finite numbers.
+
+    The model is built on the meta device (shapes only, no memory) with the input width the checkpoint was
+    trained with; a different vocabulary is caught once the data is loaded (IMDBDataModule.load_state_dict).
+    """
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    saved = checkpoint.get("hyper_parameters", {})
+    data_kwargs = {k: saved[k] for k in ("vocab_size", "matrix_shape") if k in saved}
+    if "matrix_shape" in data_kwargs:  # the factorization: its singular values only set the optimum, not a shape
+        data_kwargs["singular_values"] = [0.0] * min(data_kwargs["matrix_shape"])
+    try:
+        with torch.device("meta"):
+            model = instantiate(cfg.model, **data_kwargs)
+    except Exception as err:  # e.g. a factorization checkpoint given to the IMDB model: say which file
+        raise OverfitError(f"ckpt_path={cfg.ckpt_path}: does not fit model={OmegaConf.select(cfg, 'model.variant')} "
+                           f"({type(err).__name__}); resume with the model settings it was trained with") from None
+    return check_resumable(cfg.ckpt_path, model, checkpoint=checkpoint)
+
+
+def _previous_result(ckpt: Path, key: str | None) -> float:
+    """The optimized metric a finished run recorded in metrics.json (nan if it has none)."""
+    metrics = Path(ckpt).parent.parent / "metrics.json"
+    try:
+        return float(json.loads(metrics.read_text())["metrics"][key]) if key else float("nan")
+    except (OSError, KeyError, ValueError, TypeError):
+        return float("nan")
 
 
 def _has_test_set(datamodule: L.LightningDataModule) -> bool:

@@ -1,0 +1,39 @@
+"""Run directories that are never shared: the `unique_dir` resolver used by conf/hydra/default.yaml.
+
+    hydra.run.dir: ${unique_dir:${paths.log_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_${model.variant}}
+
+Hydra names a run after the second it starts, so two runs launched in the same second (parallel shells, a
+job array, a joblib sweep) got the same directory and wrote their checkpoints and event files into each other's.
+`unique_dir` claims the name with an exclusive mkdir, atomic on local and network filesystems, and takes the
+next free `-1`, `-2`, ... suffix when another process got there first. Hydra caches the resolved value and
+copies the cache into every job of a multirun, so all jobs of a sweep share the one sweep dir it claimed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def unique_dir(path: str) -> str:
+    base = Path(path)
+    for n in range(10_000):
+        candidate = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return str(candidate)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            # Raised inside Hydra's config resolution, an exception would become a multi-line report.
+            print(f"error: cannot create the run directory {candidate} ({err.strerror}): "
+                  "set paths.log_dir=<a writable directory>", file=sys.stderr, flush=True)
+            sys.exit(2)
+    raise RuntimeError(f"{base}: 10,000 runs with this name already")  # pragma: no cover
+
+
+def register() -> None:
+    if not OmegaConf.has_resolver("unique_dir"):
+        OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)

@@ -1,0 +1,209 @@
+"""Fault injection on whole runs: accuracy on logits near 0, parallel launches, kills at chosen points (the
+checkpoint-rotation window included), signals, finished runs resumed, and settings that must fail in one line.
+
+Subprocess tests run train.py (through tests/fault_inject.py for injected faults) on the tiny generated archive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, tiny_overrides
+from overfit import resume
+from overfit.models.mlp import BagOfWordsMLP
+from overfit.rundir import unique_dir
+
+TINY = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+def train_py(*args, tmp_path: Path, archive: Path, epochs: int = 3, fault: str | None = None, extra_env=None,
+             default_run_dir: bool = False):
+    """train.py (or fault_inject.py <fault>) with the tiny config; the run dir is tmp_path/run unless overridden."""
+    overrides = [o for o in tiny_overrides(archive, tmp_path, epochs) if not o.startswith("paths.output_dir")]
+    if not default_run_dir:
+        overrides.append(f"hydra.run.dir={tmp_path / 'run'}")
+    cmd = [sys.executable, *( [str(REPO / "tests" / "fault_inject.py"), fault] if fault else [str(REPO / "train.py")]),
+           *overrides, *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(extra_env or {})}
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+# ---- silent wrong numbers -------------------------------------------------------------------------------------
+
+def test_accuracy_scores_logits_inside_0_1_as_positive():
+    # Logits in (0, 1) mean P(pos) in (0.5, 0.73): all correct for positive labels. torchmetrics would threshold the
+    # raw logits at 0.5 when none lies outside [0, 1] and score this batch 0.25.
+    model = BagOfWordsMLP(vocab_size=4)
+    logits = torch.tensor([0.1, 0.3, 0.6, 0.9])
+    model.forward = lambda indices, offsets: logits
+    labels = torch.ones(4)
+    model._shared_step((torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), labels), "val")
+    assert float(model.epoch_metrics["val_acc"].compute()) == 1.0
+    model.epoch_metrics["val_acc"].reset()
+    model._shared_step((torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), torch.zeros(4)), "val")
+    assert float(model.epoch_metrics["val_acc"].compute()) == 0.0
+
+
+# ---- run directories ------------------------------------------------------------------------------------------
+
+def test_unique_dir_gives_each_claimant_its_own_directory(tmp_path):
+    names = [unique_dir(str(tmp_path / "runs" / "same")) for _ in range(3)]
+    assert names == [str(tmp_path / "runs" / n) for n in ("same", "same-1", "same-2")]
+
+
+def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archive, tmp_path):
+    # All three ask for the same directory name at once, as runs started in the same second do.
+    same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "logs" / "runs" / "same") + "}"
+    overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
+    procs = [subprocess.Popen([sys.executable, str(REPO / "train.py"), *overrides, *TINY, same, f"seed={i}"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    runs = sorted((tmp_path / "logs" / "runs").iterdir())
+    assert [r.name for r in runs] == ["same", "same-1", "same-2"]
+    assert sorted(metrics(r)["seed"] for r in runs) == [0, 1, 2]  # one run's record in each directory
+    writers = []  # event files are named events.out.tfevents.<time>.<host>.<pid>.<n>: one writing process per dir
+    for r in runs:
+        pids = {f.name.split(".")[-2] for f in (r / "tensorboard").glob("events.out.tfevents.*")}
+        assert len(pids) == 1, r
+        writers += pids
+        assert len(list((r / "checkpoints").glob("epoch_*.ckpt"))) == 1
+    assert len(set(writers)) == 3
+
+
+# ---- kills at chosen points -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def straight(tiny_archive, tmp_path_factory):
+    """An uninterrupted 3-epoch dropout run: what every resumed run must reproduce."""
+    tmp = tmp_path_factory.mktemp("straight")
+    out = train_py("model=dropout", *TINY, tmp_path=tmp, archive=tiny_archive)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return metrics(tmp / "run")["metrics"]
+
+
+@pytest.mark.parametrize("fault", ["kill_after_remove:2", "kill_before_link:2"])
+def test_kill_in_the_checkpoint_rotation_window_resumes_from_the_intact_epoch(fault, straight, tiny_archive, tmp_path):
+    killed = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault=fault)
+    assert killed.returncode == -9
+    ckpts = tmp_path / "run" / "checkpoints"
+    last = ckpts / "last.ckpt"
+    if fault.startswith("kill_after_remove"):
+        assert last.is_symlink() and not last.exists()  # dangling: the file it named was just deleted
+    else:
+        assert not last.exists() and not last.is_symlink()
+    again = train_py("model=dropout", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
+    assert again.returncode == 0, again.stderr[-2000:]
+    said = again.stdout + again.stderr  # Hydra's job log goes to stdout
+    assert "resuming from" in said and "epoch_001.ckpt (2 epochs done)" in said
+    resumed = metrics(tmp_path / "run")["metrics"]
+    for key in ("val/loss", "val/acc", "test/acc", "test/loss"):
+        assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
+
+
+def test_explicit_dangling_ckpt_path_resumes_from_the_newest_intact_one(tiny_archive, tmp_path):
+    killed = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault="kill_after_remove:2")
+    assert killed.returncode == -9
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    again = train_py("model=dropout", f"ckpt_path={last}", *TINY, tmp_path=tmp_path, archive=tiny_archive)
+    assert again.returncode == 0, again.stderr[-2000:]
+    said = again.stdout + again.stderr
+    assert "no longer exists" in said and "epoch_001.ckpt (2 epochs done)" in said
+    assert metrics(tmp_path / "run")["epochs_run"] == 3
+
+
+def test_newest_intact_skips_truncated_and_empty_files(tiny_archive, tmp_path):
+    out = train_py("model=baseline", "callbacks.model_checkpoint.save_top_k=-1", *TINY, tmp_path=tmp_path,
+                   archive=tiny_archive)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ckpts = tmp_path / "run" / "checkpoints"
+    newest = ckpts / "epoch_002.ckpt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # torn by a disk-full copy, say
+    (ckpts / "epoch_009.ckpt").write_bytes(b"")
+    best, broken = resume.newest_intact(ckpts)
+    assert best is not None and best.path.name == "epoch_001.ckpt" and best.epochs_done == 2
+    assert {p.name for p in broken} == {"epoch_002.ckpt", "epoch_009.ckpt"}  # last.ckpt is epoch_002: read once
+    assert "empty" in broken[ckpts / "epoch_009.ckpt"] and "truncated" in broken[ckpts / "epoch_002.ckpt"]
+
+
+def test_only_broken_checkpoints_is_one_line_not_a_fresh_start(tiny_archive, tmp_path):
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / "epoch_000.ckpt").write_bytes(b"PK\x03\x04 torn")
+    out = train_py("ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ckpt_path=last:") and "none is intact" in line and str(ckpts) in line
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_path):
+    first = train_py("model=early_stopping", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    again = train_py("model=early_stopping", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive,
+                     epochs=2)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing to resume" in again.stdout and "already finished (2 of trainer.max_epochs=2" in again.stdout
+    assert "== overfit" not in again.stdout  # no new summary: nothing was run
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+
+
+# ---- signals --------------------------------------------------------------------------------------------------
+
+# The signal comes at the end of epoch 2's training batches, before its validation. Lightning acts on SIGTERM at
+# the next safe point (after epoch 2's validation and checkpoint); Ctrl-C raises at once (epoch 1's is the newest).
+@pytest.mark.parametrize("fault,code,name,newest", [("sigterm:2", 143, "SIGTERM", "epoch_001.ckpt (2 epochs done)"),
+                                                    ("sigint:2", 130, "SIGINT", "epoch_000.ckpt (1 epochs done)")])
+def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(fault, code, name, newest, straight, tiny_archive,
+                                                                 tmp_path):
+    out = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault=fault)
+    assert out.returncode == code, out.stderr[-2000:]
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"interrupted: {name} during training at step ")
+    assert f"resume from {newest} with ckpt_path=" in line and "ckpt_path=last" in line
+    assert "== overfit" not in out.stdout and not (tmp_path / "run" / "metrics.json").exists()
+    again = train_py("model=dropout", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert metrics(tmp_path / "run")["metrics"]["test/acc"] == pytest.approx(straight["test/acc"], abs=1e-6)
+
+
+# ---- one line, before the long work ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override,culprit", [
+    ("seed=-1", "seed=-1"),
+    ("seed=4294967296", "seed=4294967296"),
+    ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
+    ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
+    ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
+    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
+])
+def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_archive, tmp_path):
+    # paths.log_dir: the run dir itself cannot be made, so Hydra's default (under paths.log_dir) is kept
+    out = train_py(*override.split(), *TINY, tmp_path=tmp_path, archive=tiny_archive,
+                   default_run_dir=override.startswith("paths.log_dir"))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and culprit in line, line
+    assert "IMDB class counts" not in out.stdout  # failed before reading any data
+    assert not (tmp_path / "data" / "cache").exists()
+
+
+def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):
+    out = train_py("logger=null", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not (tmp_path / "run" / "tensorboard").exists() and (tmp_path / "run" / "metrics.json").is_file()

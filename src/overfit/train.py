@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from overfit import resume
 from overfit.checkpoints import check_resumable, read_checkpoint
+from overfit.checks import check_config
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.tracking import fit_record, log_hparams, print_summary
 
@@ -34,57 +34,6 @@ TORCH_DEFAULT_THREADS = torch.get_num_threads()
 # (baseline: 3.0 s on one thread, 2.7 s on two), while each extra thread that finds its core busy makes
 # every step wait (baseline 2.6 s -> 9.7 s with one core taken by another job). `big` (5.4M) gains 25-30%.
 SMALL_MODEL_PARAMETERS = 1_000_000
-
-
-def check_config(cfg: DictConfig) -> None:
-    """One-line errors for settings that would otherwise fail deep inside (or silently)."""
-
-    def positive(key: str, value, minimum=1, example="") -> None:
-        if value is not None and not value >= minimum:
-            raise OverfitError(f"{key}={value}: must be >= {minimum}{example}")
-
-    seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        # Lightning would warn and pick a random seed instead: a run that is not the one asked for
-        raise OverfitError(f"seed={seed}: must be an integer in [0, 2**32), e.g. seed=0")
-    weight_decay = OmegaConf.select(cfg, "model.optimizer.weight_decay")
-    if weight_decay is not None and not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < 1):
-        raise OverfitError(f"model.optimizer.weight_decay={weight_decay}: must be in [0, 1), e.g. 1e-3 (0: none)")
-    lr = OmegaConf.select(cfg, "model.optimizer.lr")
-    if lr is not None and not lr > 0:
-        raise OverfitError(f"model.optimizer.lr={lr}: the learning rate must be > 0, e.g. model.optimizer.lr=1e-3")
-    positive("data.batch_size", OmegaConf.select(cfg, "data.batch_size"), example=", e.g. data.batch_size=512")
-    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
-    if not (max_epochs == -1 and max_steps and max_steps > 0):  # -1 = unlimited when max_steps bounds the run
-        positive("trainer.max_epochs", max_epochs, example=", e.g. trainer.max_epochs=20")
-    threads = cfg.get("cpu_threads")
-    if threads is not None and threads != "auto" and not (isinstance(threads, int) and threads >= 1):
-        raise OverfitError(f"cpu_threads={threads}: must be auto, null (torch's default) or an integer >= 1")
-    for key in ("paths.output_dir", "callbacks.model_checkpoint.dirpath"):
-        check_writable(key, OmegaConf.select(cfg, key))
-    # Model-specific checks (hidden sizes, dropout, ...) live with the model.
-    model_cls = get_class(cfg.model._target_)
-    if hasattr(model_cls, "check_config"):
-        model_cls.check_config(cfg.model)
-
-
-def check_writable(key: str, directory: str | None) -> None:
-    """One line now if `directory` cannot hold files, rather than a traceback at the first checkpoint.
-
-    Nothing is created: the nearest existing ancestor must be a directory we can write a file into.
-    """
-    if not directory or "://" in str(directory):
-        return
-    path = Path(directory).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, f"{existing} is a file")
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".overfit-write-test-"):
-            pass
-    except OSError as err:
-        raise OverfitError(f"{key}={directory}: not a writable directory ({err.strerror}); "
-                           "point it (or paths.log_dir) somewhere writable") from None
 
 
 def instantiate_all(group: DictConfig | None) -> list:

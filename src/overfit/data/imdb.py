@@ -357,9 +357,16 @@ class IMDBDataModule(L.LightningDataModule):
         rank, world_size = 0, 1
         if self.trainer is not None and self.trainer.world_size > 1:  # DDP: Trainer(use_distributed_sampler=False)
             rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        # data.batch_size is the global batch: under DDP each rank takes batch_size / world_size rows of the
+        # strided share, so step k of all ranks together covers exactly the rows step k covers on one device
+        # (same steps per epoch, same learning rate).
+        if self.batch_size % world_size:
+            raise OverfitError(f"data.batch_size={self.batch_size} is the global batch and must split evenly over "
+                               f"{world_size} DDP ranks: use a multiple of {world_size}, e.g. "
+                               f"data.batch_size={self.batch_size // world_size * world_size or world_size}")
         rows = EpochSampler(len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank,
                             world_size=world_size)
-        sampler = EpochBatchSampler(rows, self.batch_size, drop_last=False)
+        sampler = EpochBatchSampler(rows, self.batch_size // world_size, drop_last=False)
         return DataLoader(self.datasets[split], batch_sampler=sampler, collate_fn=identity,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

@@ -98,7 +98,9 @@ class BagOfWordsMLP(L.LightningModule):
         # (seed, global step) makes every step's masks independent of that history, so a run
         # resumed from last.ckpt continues exactly like one that was never interrupted.
         # (default_generator, not torch.manual_seed: that one also visits every other backend, ~2 ms.)
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) * 1_000_003 + self.global_step  # PL_: L.seed_everything
+        # + rank: under DDP each rank draws its own masks (rank 0 keeps the single-device masks).
+        seed = (int(os.environ.get("PL_GLOBAL_SEED", 0)) * 1_000_003 + self.global_step  # PL_: L.seed_everything
+                + self.global_rank * (1 << 40))
         torch.default_generator.manual_seed(seed)
         if self.device.type == "cuda":
             torch.cuda.manual_seed(seed)

@@ -1,0 +1,96 @@
+"""Config checks that run before any data work: each bad setting is one line naming it and the fix.
+
+    check_config(cfg)   # train() calls this first; model-specific checks live with the model (check_config)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from overfit.errors import OverfitError
+
+
+def check_config(cfg: DictConfig) -> None:
+    """One-line errors for settings that would otherwise fail deep inside (or silently)."""
+
+    def positive(key: str, value, minimum=1, example="") -> None:
+        if value is not None and not value >= minimum:
+            raise OverfitError(f"{key}={value}: must be >= {minimum}{example}")
+
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        # Lightning would warn and pick a random seed instead: a run that is not the one asked for
+        raise OverfitError(f"seed={seed}: must be an integer in [0, 2**32), e.g. seed=0")
+    weight_decay = OmegaConf.select(cfg, "model.optimizer.weight_decay")
+    if weight_decay is not None and not (isinstance(weight_decay, (int, float)) and 0 <= weight_decay < 1):
+        raise OverfitError(f"model.optimizer.weight_decay={weight_decay}: must be in [0, 1), e.g. 1e-3 (0: none)")
+    lr = OmegaConf.select(cfg, "model.optimizer.lr")
+    if lr is not None and not lr > 0:
+        raise OverfitError(f"model.optimizer.lr={lr}: the learning rate must be > 0, e.g. model.optimizer.lr=1e-3")
+    positive("data.batch_size", OmegaConf.select(cfg, "data.batch_size"), example=", e.g. data.batch_size=512")
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps", -1)
+    if not (max_epochs == -1 and max_steps and max_steps > 0):  # -1 = unlimited when max_steps bounds the run
+        positive("trainer.max_epochs", max_epochs, example=", e.g. trainer.max_epochs=20")
+    threads = cfg.get("cpu_threads")
+    if threads is not None and threads != "auto" and not (isinstance(threads, int) and threads >= 1):
+        raise OverfitError(f"cpu_threads={threads}: must be auto, null (torch's default) or an integer >= 1")
+    check_devices(cfg.trainer)
+    for key in ("paths.output_dir", "callbacks.model_checkpoint.dirpath"):
+        check_writable(key, OmegaConf.select(cfg, key))
+    # Model-specific checks (hidden sizes, dropout, ...) live with the model.
+    model_cls = get_class(cfg.model._target_)
+    if hasattr(model_cls, "check_config"):
+        model_cls.check_config(cfg.model)
+
+
+def check_devices(trainer: DictConfig) -> None:
+    """A device that is asked for and missing, or too few of them: one line before the data work.
+
+    (Lightning would fail only when the Trainer is built, after the data, in a multi-line Hydra report.)
+    """
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    devices = trainer.get("devices", "auto")
+    gpus = torch.cuda.device_count()
+    if accelerator in ("gpu", "cuda") and gpus == 0:
+        raise OverfitError(f"trainer.accelerator={accelerator}: this machine has no CUDA GPU (torch "
+                           f"{torch.__version__}, built for CUDA {torch.version.cuda or 'none: a CPU-only build'}); "
+                           "drop trainer=gpu (accelerator auto uses a GPU where there is one) or use trainer=cpu")
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
+    if on_gpu or accelerator in ("cpu", "auto"):
+        have, kind = (gpus, "GPU(s)") if on_gpu else (os.cpu_count() or 1, "CPU cores")
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+            asked = devices
+        elif isinstance(devices, str) and devices not in ("auto", "-1"):
+            asked = len([d for d in devices.split(",") if d.strip()])
+        elif OmegaConf.is_list(devices) or isinstance(devices, (list, tuple)):
+            asked = len(devices)
+        else:
+            asked = 0  # auto / -1: whatever there is
+        if asked > have:
+            raise OverfitError(f"trainer.devices={devices}: asks for {asked} devices, this machine has {have} {kind}; "
+                               f"use trainer.devices={have} or fewer")
+
+
+def check_writable(key: str, directory: str | None) -> None:
+    """One line now if `directory` cannot hold files, rather than a traceback at the first checkpoint.
+
+    Nothing is created: the nearest existing ancestor must be a directory we can write a file into.
+    """
+    if not directory or "://" in str(directory):
+        return
+    path = Path(directory).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, f"{existing} is a file")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".overfit-write-test-"):
+            pass
+    except OSError as err:
+        raise OverfitError(f"{key}={directory}: not a writable directory ({err.strerror}); "
+                           "point it (or paths.log_dir) somewhere writable") from None

@@ -23,30 +23,16 @@ from omegaconf import DictConfig, OmegaConf
 from overfit import resume
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
+from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.tracking import fit_record, log_hparams, print_summary
 
 log = logging.getLogger(__name__)
 
-# torch's own thread count (one per core), read before any run changes it.
-TORCH_DEFAULT_THREADS = torch.get_num_threads()
-# cpu_threads=auto: models below this size run on one thread. Their ops are too small to gain from more
-# (baseline: 3.0 s on one thread, 2.7 s on two), while each extra thread that finds its core busy makes
-# every step wait (baseline 2.6 s -> 9.7 s with one core taken by another job). `big` (5.4M) gains 25-30%.
-SMALL_MODEL_PARAMETERS = 1_000_000
-
 
 def instantiate_all(group: DictConfig | None) -> list:
     """Callbacks and loggers are dicts of configs; a null entry switches one off."""
     return [instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
-
-
-def torch_threads(setting: int | str | None, model: torch.nn.Module) -> int:
-    """The intra-op thread count for `cpu_threads`: an integer, null (torch's default) or auto (see above)."""
-    if setting == "auto":
-        small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-        return 1 if small else TORCH_DEFAULT_THREADS
-    return TORCH_DEFAULT_THREADS if setting is None else int(setting)
 
 
 def train(cfg: DictConfig) -> float:

@@ -5,7 +5,6 @@ Never extracts: 50k small files on disk are slower to read back than the gzip st
 
 import gzip
 import hashlib
-import os
 import re
 import tarfile
 import zlib

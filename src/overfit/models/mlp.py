@@ -66,6 +66,7 @@ class BagOfWordsMLP(L.LightningModule):
             f"{s}_{kind}": MeanMetric(nan_strategy="disable") if kind == "loss" else BinaryAccuracy(validate_args=False)
             for s in STAGES for kind in ("loss", "acc")})
         self.best_val_acc, self.best_val_epoch = 0.0, -1
+        self._first_bad: torch.Tensor | None = None  # deferred non-finite loss check (GPU), see training_step
 
     @staticmethod
     def check_config(cfg) -> None:
@@ -80,7 +81,8 @@ class BagOfWordsMLP(L.LightningModule):
         indices, offsets, labels = batch
         logits = self(indices, offsets)
         loss = self.loss_fn(logits, labels)
-        self.epoch_metrics[f"{stage}_loss"].update(loss.detach(), weight=len(labels))
+        # weight as a device tensor (a fill, not a copy of a Python int from the host: no stall on a GPU)
+        self.epoch_metrics[f"{stage}_loss"].update(loss.detach(), weight=loss.new_full((), len(labels)))
         self.epoch_metrics[f"{stage}_acc"].update((logits.detach() > 0).int(), labels.int())  # P(pos) > 0.5
         return loss
 
@@ -107,15 +109,37 @@ class BagOfWordsMLP(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._shared_step(batch, "train")
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
-                f"lower model.optimizer.lr (now {self.optimizers().param_groups[0]['lr']:g}); "
-                "the last good checkpoint is kept in the run's checkpoints/ dir"
-            )
+        if not self.defer_nonfinite_check:
+            if not torch.isfinite(loss):
+                self._non_finite(float(loss), self.global_step)
+            return loss
+        # On a GPU `if not torch.isfinite(loss)` would stall every step waiting for the device. Instead the first
+        # bad step and its loss are kept on the device and read once, at the epoch's end (before its checkpoint).
+        if self._first_bad is None or self._first_bad.device != loss.device:
+            self._first_bad = torch.full((2,), -1.0, dtype=torch.float64, device=loss.device)  # (step, loss)
+        new = (~torch.isfinite(loss)) & (self._first_bad[0] < 0)
+        step_and_loss = torch.stack([loss.new_full((), self.global_step, dtype=torch.float64),
+                                     loss.detach().double()])
+        self._first_bad = torch.where(new, step_and_loss, self._first_bad)
         return loss
 
+    @property
+    def defer_nonfinite_check(self) -> bool:
+        return self.device.type != "cpu"
+
+    def _non_finite(self, loss: float, step: int) -> None:
+        raise NonFiniteLossError(
+            f"loss became {loss} at epoch {self.current_epoch}, step {step}: "
+            f"lower model.optimizer.lr (now {self.optimizers().param_groups[0]['lr']:g}); "
+            "the last good checkpoint is kept in the run's checkpoints/ dir"
+        )
+
     def on_train_epoch_end(self) -> None:
+        if self._first_bad is not None:
+            step, loss = self._first_bad.tolist()  # the epoch's one host sync for this check
+            self._first_bad = None
+            if step >= 0:
+                self._non_finite(loss, int(step))
         self._log_epoch("train")
 
     def validation_step(self, batch, batch_idx: int) -> None:

@@ -141,19 +141,7 @@ def test_bad_rank(rank):
     one_line_error(lambda: LowRankFactorization(rank=rank, **dm.model_kwargs), f"model.rank={rank}", "150x4", "<= 3")
 
 
-@pytest.mark.parametrize("text,words", [
-    ("", ["no numeric rows"]),
-    ("a,b,c\n", ["no numeric rows"]),
-    ("1,2,3\n4,five,6\n7,8,9\n", ["line 2, column 2", "'five'"]),
-    ("1,2,3\n4,,6\n7,8,9\n", ["line 2, column 2", "empty cell"]),
-    ("1,2,3\n4,5\n7,8,9\n", ["line 2 has 2 columns"]),
-    ("1,2,3\n4,nan,6\n7,8,9\n", ["NaN at row 2, column 2"]),
-    ("1,2,3\n4,inf,6\n7,8,9\n", ["infinite"]),
-    ("1,2,3\n", ["1x3", "at least 2 rows"]),
-])
-def test_bad_csv(tmp_path, text, words):
-    path = write(tmp_path, text)
-    one_line_error(lambda: MatrixDataModule(path=path).setup("fit"), f"data.path={path!r}", *words)
+# Bad CSV content (encodings, non-finite and absurd values, ragged rows, ...): tests/test_faults_factorization.py
 
 
 def test_missing_csv(tmp_path):

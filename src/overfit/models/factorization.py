@@ -6,9 +6,11 @@
 U (m x r) and V (r x n) start uniform in [0, 1) (torch.rand, so seeded by the run's seed). Every step takes one
 gradient step on mse_loss(U @ V, A, reduction="sum"). The best any rank-r factorization can do is known
 (Eckart-Young: the sum of the squared singular values of A beyond r), so we log `train/loss` and
-`train/gap` = loss - optimum at every step and print both at the end.
+`train/gap` = loss - optimum at every step and print both at the end. A loss that turns inf or nan (the learning
+rate too large for the matrix's scale) stops the run with NonFiniteLossError: the step and a smaller lr.
 """
 
+import math
 from functools import partial
 
 import lightning as L
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 
 from overfit.data.matrix import check_rank
-from overfit.errors import OverfitError
+from overfit.errors import NonFiniteLossError, OverfitError
 
 
 class LowRankFactorization(L.LightningModule):
@@ -41,8 +43,9 @@ class LowRankFactorization(L.LightningModule):
         self.optimizer = optimizer
         self.U = torch.nn.Parameter(torch.rand(m, rank))
         self.V = torch.nn.Parameter(torch.rand(rank, n))
-        s = torch.as_tensor(list(singular_values), dtype=torch.float64)
-        self.optimal_loss = float((s[rank:] ** 2).sum())  # Eckart-Young
+        # Eckart-Young. Plain floats, no tensor: the model can then also be built on the meta device (shapes only),
+        # as overfit.train does to check a resume checkpoint before loading any data.
+        self.optimal_loss = math.fsum(float(x) ** 2 for x in list(singular_values)[rank:])
         self.last = {}  # the metrics of the latest step, for the end-of-fit print
         self._pending = []  # (step, metrics) not yet handed to the loggers
 
@@ -61,8 +64,13 @@ class LowRankFactorization(L.LightningModule):
         optimizer.zero_grad()
         loss = F.mse_loss(self(), A, reduction="sum")
         self.manual_backward(loss)
+        # The loss of U, V before this update, as in the plain loop. Read before optimizer.step() (the step's only
+        # host sync, needed for the per-step log anyway; backward is already queued) so that a non-finite loss stops
+        # the run before it writes inf/nan into U and V (a checkpoint saved on the exception keeps finite weights).
+        value = loss.item()
+        if not math.isfinite(value):
+            self._stop_non_finite(value, optimizer)
         optimizer.step()
-        value = loss.item()  # the loss of U, V before this update, as in the plain loop
         self.last = {"train/loss": value, "train/gap": value - self.optimal_loss}
         # Measured on the 2-core box (1000 steps): self.log costs ~1 ms a call (Lightning deep-copies its
         # bookkeeping per value), and handing each scalar to TensorBoard's writer thread as it comes ~1 ms a step
@@ -78,6 +86,17 @@ class LowRankFactorization(L.LightningModule):
         if step % 100 == 0 or last:
             self.log_dict(self.last, on_step=True, on_epoch=False, prog_bar=True, logger=False)
         return loss.detach()
+
+    def _stop_non_finite(self, value: float, optimizer) -> None:
+        """Log what led up to it (TensorBoard shows the blow-up), then stop in one line with a smaller lr."""
+        step = self.global_step  # the step about to be taken, numbered as in TensorBoard (0 = the first)
+        self._pending.append((step, {"train/loss": value, "train/gap": value - self.optimal_loss}))
+        self._flush_pending()
+        lr = optimizer.param_groups[0]["lr"]
+        raise NonFiniteLossError(
+            f"train/loss became {value} at step {step} (epoch {self.current_epoch}) with model.optimizer.lr={lr:g}: "
+            f"gradient descent diverged; lower the learning rate, e.g. model.optimizer.lr={lr / 10:g}"
+        )
 
     def _flush_pending(self) -> None:
         for logger in self.loggers:

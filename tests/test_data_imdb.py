@@ -149,6 +149,7 @@ def test_train_loader_epochs_and_ddp_shards(archive, tmp_path):
     val = [sum(list(dm.val_dataloader().batch_sampler), []) for _ in range(2)]
     assert val[0] == val[1] == list(range(30))  # not shuffled
     shards = {}
+    dm.batch_size = 15  # the global batch must split over the 3 ranks (5 rows each per step)
     for rank in range(3):
         dm.trainer = SimpleNamespace(world_size=3, global_rank=rank, is_global_zero=rank == 0)
         shards[rank] = [sum(list(getattr(dm, f"{s}_dataloader")().batch_sampler), []) for s in ("train", "test")]

@@ -207,3 +207,14 @@ def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):
     out = train_py("logger=null", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     assert out.returncode == 0, out.stderr[-2000:]
     assert not (tmp_path / "run" / "tensorboard").exists() and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_path):
+    first = train_py(*TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    again = train_py("seed=1", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)  # the same hydra.run.dir
+    assert again.returncode == 2
+    line = again.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: paths.output_dir=") and "already holds a run" in line and "ckpt_path=last" in line
+    assert (tmp_path / "run" / "metrics.json").read_text() == before

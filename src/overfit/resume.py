@@ -121,6 +121,20 @@ def resolve(cfg: DictConfig) -> Candidate | None:
     return best
 
 
+def refuse_to_overwrite(cfg: DictConfig) -> None:
+    """A fresh run never writes into another run's directory (an explicit hydra.run.dir used twice)."""
+    if int(os.environ.get("LOCAL_RANK", 0) or 0) > 0:  # DDP ranks > 0 share rank 0's (still empty) directory
+        return None
+    out_dir = OmegaConf.select(cfg, "paths.output_dir")
+    ckpt_dir = checkpoint_dir(cfg)
+    held = [p for p in ([Path(out_dir) / "metrics.json"] if out_dir else []) if p.is_file()]
+    held += sorted(ckpt_dir.glob("*.ckpt"))[:1] if ckpt_dir and ckpt_dir.is_dir() else []
+    if held:
+        raise OverfitError(f"paths.output_dir={out_dir} already holds a run ({held[0].name}): resume it with "
+                           "ckpt_path=last, or give this run another directory (hydra.run.dir=...)")
+    return None
+
+
 def finished_message(cfg: DictConfig, found: Candidate | None) -> str | None:
     """A plain sentence when the checkpoint to resume from belongs to a run whose fit already ended."""
     if found is None:

@@ -53,7 +53,7 @@ def _train(cfg: DictConfig) -> float:
     if finished:
         print(finished, flush=True)
         return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
-    resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else None
+    resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
     L.seed_everything(cfg.seed, workers=True)
     start = time.perf_counter()
 

@@ -368,7 +368,8 @@ class IMDBDataModule(L.LightningDataModule):
                             world_size=world_size)
         sampler = EpochBatchSampler(rows, self.batch_size // world_size, drop_last=False)
         # Pinned host memory on a GPU: the copy Lightning makes with non_blocking=True then really overlaps.
-        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        strategy = getattr(self.trainer, "strategy", None)
+        on_gpu = strategy is not None and strategy.root_device.type == "cuda"
         return DataLoader(self.datasets[split], batch_sampler=sampler, collate_fn=identity, pin_memory=on_gpu,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

@@ -12,7 +12,7 @@ Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`, it
    nothing is re-launched (SLURM starts the ranks), so none of this applies.
 2. `ckpt_path=last`: resume from this run's own newest intact checkpoint if there is one, else start fresh:
    what a requeued (preempted) cluster job needs, since it runs again in the same directory (overfit/resume.py).
-3. `ReportBest`, a Hydra callback: prints where the Optuna sweeper wrote the best parameters.
+3. `ReportBest`, a Hydra callback: prints where the Optuna search (overfit/search.py) wrote the best parameters.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def ddp_ranks_run_this_job(entry: str):
 
 
 class ReportBest(Callback):
-    """Hydra callback: after an Optuna sweep, say where the best parameters were written."""
+    """Hydra callback: after an Optuna search, print <sweep dir>/optimization_results.yaml (best value, parameters,
+    trial, run dir, the command that re-runs it, trial counts, figures) and its path."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"

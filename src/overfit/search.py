@@ -1,0 +1,247 @@
+"""Hyperparameter search on current Optuna through Hydra: `python train.py -m hparams_search=optuna`.
+
+One command is one *worker*. It opens (or creates) the study in Optuna's own storage, then over and over asks the
+study for a trial, runs it through the configured Hydra launcher as a normal job (its own dir, TensorBoard run,
+metrics.json), and tells the study how it ended, until the study holds `n_trials` trials. Several workers started
+with the same command (shells, a SLURM array) share the study and each pulls the next trial; a worker that dies
+loses only its trial in progress (marked FAIL, `lost`), and running the command again resumes the study.
+Asks are serialized by a lock file beside a journal storage, so workers never overshoot n_trials (with
+an RDB they can, by at most workers - 1).
+
+Pruning: each trial's `ReportToTrial` callback reports val/acc to its trial after every validation epoch and,
+when the study's pruner says so, stops the run after that epoch. The run still finishes as a run (test, summary,
+metrics.json); the worker then records the trial as PRUNED. Under DDP only rank 0 talks to the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from overfit.search_space import (SearchError, build, first_line, make_pruner, open_storage, parse_space, plain,
+                                  quote, storage_url)
+
+log = logging.getLogger("overfit")
+HOST = socket.gethostname()
+
+
+class Search:
+    """One worker of a study; the Hydra sweeper's setup() builds it and sweep() calls run()."""
+
+    def __init__(self, settings: dict, config: DictConfig, launcher: Any):
+        self.settings, self.config, self.launcher = settings, config, launcher
+        self.job_idx, self.launched, self.failures = 0, 0, []
+
+    def run(self, arguments: list[str]) -> None:
+        from overfit.search_report import write_results
+
+        try:
+            study = self.prepare(arguments)
+        except SearchError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        while batch := self.ask(study):
+            self.run_batch(study, batch)
+            if self.failures and len(self.failures) / self.launched > float(self.settings["max_failure_rate"]):
+                write_results(self, study)
+                trial, err = self.failures[-1]
+                log.error(f"trial {trial.number} failed", exc_info=err if isinstance(err, BaseException) else None)
+                print(f"error: trial {trial.number} failed ({trial.user_attrs.get('run_dir', '?')}): "
+                      f"{type(err).__name__}: {first_line(err)} (hydra.sweeper.max_failure_rate="
+                      f"{self.settings['max_failure_rate']}: raise it to go on past failed trials)",
+                      file=sys.stderr, flush=True)
+                sys.exit(1)
+        write_results(self, study)
+
+    def prepare(self, arguments: list[str]) -> Any:
+        import optuna
+
+        s = self.settings
+        self.study_name = str(s["study_name"])
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.study_name):
+            raise SearchError(f"hydra.sweeper.study_name={self.study_name}: use letters, digits, _ . - only")
+        for key in ("n_trials", "n_jobs", "heartbeat_s"):
+            if not (isinstance(s[key], int) and s[key] >= 1):
+                raise SearchError(f"hydra.sweeper.{key}={s[key]}: must be an integer >= 1")
+        if s["direction"] not in ("maximize", "minimize"):
+            raise SearchError(f"hydra.sweeper.direction={s['direction']}: maximize or minimize")
+        lines = [f"{k}={v}" for k, v in (plain(s.get("params")) or {}).items()] + arguments
+        self.space, fixed = parse_space(lines)
+        if not self.space:
+            raise SearchError("hydra.sweeper.params: no interval(), range() or choice(): nothing to search")
+        missing = object()
+        for key in self.space:
+            plain_key = key.lstrip("+~")
+            if key[0] not in "+~" and "/" not in key and not key.startswith("hydra.") and \
+                    OmegaConf.select(self.config, plain_key, default=missing, throw_on_resolution_failure=False) \
+                    is missing:
+                raise SearchError(f"search space {key}: no such key in the config (a typo? +{key} adds one)")
+        self.fixed = list(fixed.values())
+        self.fingerprint = sorted(arguments)
+        sweep_dir = OmegaConf.select(self.config, "hydra.sweep.dir")
+        self.storage = storage_url(str(s.get("storage") or Path(sweep_dir) / "optuna.journal"))
+        sampler = build(s.get("sampler") or {"_target_": "TPESampler"}, "hydra.sweeper.sampler", "optuna.samplers")
+        pruner = make_pruner(s)
+        storage = open_storage(self.storage)  # last: a bad setting leaves no study behind
+        optuna.logging.disable_default_handler()
+        optuna.logging.enable_propagation()  # Optuna's lines go where Hydra's log goes
+        try:
+            study = optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,
+                                        pruner=pruner, direction=s["direction"], load_if_exists=True)
+        except Exception as err:
+            raise SearchError(f"hydra.sweeper.study_name={self.study_name} in {self.storage}: {first_line(err)}") \
+                from None
+        started = study.user_attrs.get("overrides")
+        if started is None:
+            study.set_user_attr("overrides", self.fingerprint)
+        elif started != self.fingerprint:
+            raise SearchError(f"study {self.study_name} in {self.storage} was started with the overrides {started}, "
+                              f"not {self.fingerprint}: resume it with the same command, or start another with "
+                              "hydra.sweeper.study_name=<new name>")
+        log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, "
+                 f"worker {HOST}:{os.getpid()}")
+        return study
+
+    def ask_lock(self) -> Any:
+        if "://" in self.storage:
+            return nullcontext()
+        from optuna.storages.journal import JournalFileSymlinkLock
+
+        return held(JournalFileSymlinkLock(self.storage + ".ask", grace_period=30))
+
+    def ask(self, study: Any) -> list:
+        """Up to n_jobs new trials, so that the study holds at most n_trials (lost ones not counted)."""
+        from optuna.trial import TrialState
+
+        self.fail_lost(study)
+        with self.ask_lock():
+            held_trials = [t for t in study.get_trials(deepcopy=False)
+                           if t.state != TrialState.WAITING and "lost" not in t.user_attrs]
+            room = min(int(self.settings["n_jobs"]), int(self.settings["n_trials"]) - len(held_trials))
+            batch = [study.ask(self.space) for _ in range(max(room, 0))]
+            for trial in batch:
+                trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
+                trial.set_user_attr("heartbeat", time.time())
+        return batch
+
+    def fail_lost(self, study: Any) -> None:
+        """RUNNING trials whose worker is gone: a dead process on this host, or silent for 5 heartbeats."""
+        from optuna.trial import TrialState
+
+        now = time.time()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+            beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
+            dead_here = host == HOST and pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid)))
+            if dead_here or now - beat > 5 * int(self.settings["heartbeat_s"]):
+                self.mark_lost(study, trial, f"worker {host}:{pid} is gone")
+
+    def mark_lost(self, study: Any, trial: Any, why: str) -> None:
+        from optuna.trial import TrialState
+
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "lost", why)
+            study.tell(trial.number, state=TrialState.FAIL)
+            log.warning(f"optuna: trial {trial.number} lost ({why}); it no longer counts toward n_trials")
+        except (RuntimeError, ValueError):  # another worker got there first
+            pass
+
+    def overrides(self, trial: Any) -> tuple[str, ...]:
+        sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()]
+        where = [f"++optuna_trial.study={self.study_name}", f"++optuna_trial.storage={quote(self.storage)}",
+                 f"++optuna_trial.number={trial.number}"]
+        return tuple(self.fixed + sampled + where)
+
+    def run_batch(self, study: Any, batch: list) -> None:
+        try:
+            with heartbeat(study._storage, [t._trial_id for t in batch], int(self.settings["heartbeat_s"])):
+                returns = self.launcher.launch([self.overrides(t) for t in batch], initial_job_idx=self.job_idx)
+        except BaseException:  # Ctrl-C, SIGTERM, a launcher error: the trials did not finish
+            for trial in batch:
+                self.mark_lost(study, trial, "its worker was interrupted")
+            raise
+        self.job_idx += len(returns)
+        self.launched += len(returns)
+        for trial, ret in zip(batch, returns):
+            try:
+                self.tell(study, trial, ret)
+            except (RuntimeError, ValueError) as err:  # finished meanwhile: another worker took it for lost
+                log.warning(f"optuna: trial {trial.number} was closed by another worker ({first_line(err)})")
+
+    def tell(self, study: Any, trial: Any, ret: Any) -> None:
+        import optuna
+        from hydra.core.utils import JobStatus
+
+        run_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
+        if run_dir:
+            trial.set_user_attr("run_dir", str(run_dir))
+        outcome = ret._return_value
+        attrs = study._storage.get_trial(trial._trial_id).user_attrs  # fresh: the job wrote pruned_at_epoch
+        completed = ret.status == JobStatus.COMPLETED
+        if isinstance(outcome, optuna.TrialPruned) or (completed and "pruned_at_epoch" in attrs):
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            log.info(f"optuna: trial {trial.number} pruned after epoch {attrs.get('pruned_at_epoch', '?')} ({run_dir})")
+            return
+        value = float(outcome) if completed and isinstance(outcome, (int, float)) else math.nan
+        if math.isfinite(value):
+            study.tell(trial, value)
+            log.info(f"optuna: trial {trial.number} complete, {value:.4f} ({run_dir})")
+            return
+        if completed:
+            outcome = ValueError(f"the run returned {outcome!r}, not a number (optimized_metric)")
+        trial.set_user_attr("error", f"{type(outcome).__name__}: {first_line(outcome)}")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        log.warning(f"optuna: trial {trial.number} failed: {type(outcome).__name__}: {first_line(outcome)} ({run_dir})")
+        self.failures.append((study._storage.get_trial(trial._trial_id), outcome))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def held(lock: Any):
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def heartbeat(storage: Any, trial_ids: list[int], every_s: int):
+    """While the trials run, stamp them every `every_s` seconds so other workers know this one is alive."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            for trial_id in trial_ids:
+                try:
+                    storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+                except Exception:  # finished meanwhile, or a storage hiccup: the next beat retries
+                    pass
+
+    thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

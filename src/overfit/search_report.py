@@ -1,0 +1,123 @@
+"""What a search leaves for people, in the sweep dir (logs/optuna/<study>/ by default), rewritten by each worker
+at its end from the whole study:
+
+    optimization_results.yaml   best value, parameters, trial, run dir and the command that re-runs it; counts
+    trials.csv                  one row per trial: number, state, value, pruned_at_epoch, duration, params, run dir
+    optuna_history.png, optuna_intermediate_values.png, optuna_importance.png   (hydra.sweeper.plots=true)
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shlex
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+
+log = logging.getLogger("overfit")
+FIGURES = {"optuna_history.png": "plot_optimization_history",
+           "optuna_intermediate_values.png": "plot_intermediate_values",
+           "optuna_importance.png": "plot_param_importances"}
+
+
+def rerun_command(search: Any, params: dict) -> str:
+    """A plain run (no search) of these parameters, with the search's other overrides."""
+    fixed = [line for line in search.fixed if not line.startswith("hparams_search=")]
+    variant = OmegaConf.select(search.config, "model.variant")
+    sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
+    words = ["python", os.path.relpath(sys.argv[0]) if sys.argv[0] else "train.py", *fixed]
+    words += [f"model.variant={variant}"] if variant else []
+    return " ".join(shlex.quote(w) for w in words + sampled)
+
+
+def write_results(search: Any, study: Any) -> Path:
+    from optuna.trial import TrialState
+
+    out = Path(OmegaConf.select(search.config, "hydra.sweep.dir"))
+    out.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    counts = {name: sum(t.state == state for t in trials) for name, state in (
+        ("complete", TrialState.COMPLETE), ("pruned", TrialState.PRUNED), ("failed", TrialState.FAIL),
+        ("running", TrialState.RUNNING))}
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = study.best_trial if complete else None
+    results = {"name": "optuna", "study": search.study_name, "storage": search.storage,
+               "direction": study.direction.name.lower(), "trials": counts,
+               "best_value": best.value if best else None, "best_params": dict(best.params) if best else {},
+               "best_trial": best.number if best else None,
+               "best_run_dir": best.user_attrs.get("run_dir") if best else None,
+               "command": rerun_command(search, best.params) if best else None,
+               "epochs_saved_by_pruning": epochs_saved(search, trials),
+               "figures": []}
+    write_trials_csv(out / "trials.csv", trials)
+    if search.settings.get("plots") and complete:
+        results["figures"] = plot(study, out)
+    atomic_write(out / "optimization_results.yaml", yaml.safe_dump(results, sort_keys=False, width=100_000))
+    if best:
+        log.info(f"optuna: best {best.value:.4f} (trial {best.number}) of {len(trials)} trials {counts}; "
+                 f"re-run it: {results['command']}")
+    else:
+        log.info(f"optuna: no complete trial yet ({counts})")
+    return out / "optimization_results.yaml"
+
+
+def epochs_saved(search: Any, trials: list) -> int | None:
+    """Epochs the pruned trials did not train (of trainer.max_epochs each)."""
+    max_epochs = OmegaConf.select(search.config, "trainer.max_epochs")
+    if not isinstance(max_epochs, int) or max_epochs < 1:
+        return None
+    return sum(max_epochs - t.user_attrs["pruned_at_epoch"] for t in trials if "pruned_at_epoch" in t.user_attrs)
+
+
+def write_trials_csv(path: Path, trials: list) -> None:
+    names = sorted({k for t in trials for k in t.params})
+    rows = [["number", "state", "value", "pruned_at_epoch", "duration_s", *names, "run_dir", "error"]]
+    for t in trials:
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        rows.append([t.number, t.state.name, t.value, t.user_attrs.get("pruned_at_epoch"),
+                     None if duration is None else round(duration, 1), *(t.params.get(n) for n in names),
+                     t.user_attrs.get("run_dir"), t.user_attrs.get("error") or t.user_attrs.get("lost")])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    os.replace(tmp, path)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Workers sharing the sweep dir each rewrite the file; readers never see half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def plot(study: Any, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as figures
+
+    written = []
+    for name, function in FIGURES.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
+                ax = getattr(figures, function)(study)
+            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig.set_size_inches(9, 5)
+            fig.tight_layout()
+            tmp = out / f".{name}.{os.getpid()}.png"
+            fig.savefig(tmp, dpi=100)
+            plt.close(fig)
+            os.replace(tmp, out / name)
+            written.append(name)
+        except (ValueError, RuntimeError, optuna.exceptions.OptunaError) as err:  # e.g. too few trials
+            log.info(f"optuna: {name} skipped ({' '.join(str(err).split())[:200]})")
+    return written

@@ -1,0 +1,255 @@
+"""The Optuna search (`python train.py -m hparams_search=optuna`, src/overfit/search*.py, our Hydra sweeper plugin):
+resume of a stored study and the best trial's command, a killed worker, pruning, two workers on one study, DDP
+inside a trial, and bad search settings as one error line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import matplotlib.image
+import optuna
+import pytest
+import yaml
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from conftest import REPO
+from overfit.search_space import SearchError, make_pruner, parse_space
+from test_compare import run_py, sweep_overrides
+from test_sweeps import DDP_CPU, PROBE, trial_dirs
+
+SEARCH = ["train.py", "-m", "hparams_search=optuna"]
+PARAMS = {"model.optimizer.lr", "model.optimizer.weight_decay", "model.dropout", "model.hidden"}
+
+
+def journal(tmp_path: Path, name: str = "overfit_imdb") -> optuna.storages.JournalStorage:
+    """The default storage of a search whose paths.log_dir is tmp_path/logs."""
+    path = tmp_path / "logs" / "optuna" / f"{name}.journal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def popen(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+class Stall(L.Callback):
+    """The first run to get here (no `marker` file yet) writes the marker and hangs: a worker to kill mid-trial."""
+
+    def __init__(self, marker: str):
+        self.marker = Path(marker)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            time.sleep(600)
+
+
+class Rendezvous(L.Callback):
+    """Each worker's first trial waits (up to 60 s) until `parties` workers have a trial running."""
+
+    def __init__(self, folder: str, parties: int = 2):
+        self.folder, self.parties = Path(folder), parties
+
+    def on_train_start(self, trainer, pl_module):
+        self.folder.mkdir(exist_ok=True)
+        (self.folder / str(os.getpid())).touch()
+        deadline = time.monotonic() + 60
+        while len(list(self.folder.iterdir())) < self.parties and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_trial(tiny_archive, tmp_path):
+    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path)]
+    sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"  # one dir per study, whichever command ran the trials
+    first = run_py(*args, "hydra.sweeper.n_trials=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert f"best parameters: {sweep / 'optimization_results.yaml'}" in first.stdout
+    again = run_py(*args, "hydra.sweeper.n_trials=3")  # the same study, one trial more
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
+    assert [t.number for t in study.trials] == [0, 1, 2] and all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert [p.name for p in trial_dirs(sweep)] == ["0_search", "1_search", "2_search"]
+    for trial, run in zip(study.trials, trial_dirs(sweep)):  # each trial a normal run of what Optuna asked for
+        record = json.loads((run / "metrics.json").read_text())
+        assert record["variant"] == "search" and record["metrics"]["val/acc_best"] == pytest.approx(trial.value)
+        assert list(run.rglob("events.out.tfevents.*"))
+        config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+        assert config["model"]["hidden"] == json.loads(trial.params["model.hidden"])
+        assert config["model"]["optimizer"]["lr"] == pytest.approx(trial.params["model.optimizer.lr"])
+        assert trial.user_attrs["run_dir"] == str(run) and len(trial.intermediate_values) == 1
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == PARAMS and best["best_value"] == pytest.approx(study.best_value)
+    assert best["best_trial"] == study.best_trial.number and best["trials"]["complete"] == 3
+    rows = list(csv.DictReader(open(sweep / "trials.csv")))
+    assert [(r["number"], r["state"], r["run_dir"]) for r in rows] == [
+        (str(t.number), "COMPLETE", t.user_attrs["run_dir"]) for t in study.trials]
+    # other settings under the same study name would mix incomparable trials: one line, nothing run
+    other = run_py(*args, "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
+    assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr[-3000:]
+    assert other.stderr.startswith("error: study overfit_imdb in ") and "hydra.sweeper.study_name=" in other.stderr
+    assert len(optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path)).trials) == 3
+    # the printed command re-runs the best trial as a plain run, to the same validation accuracy
+    command = best["command"].split(" ", 1)[1]
+    rerun = subprocess.run(f"{sys.executable} {command} paths.output_dir={tmp_path / 'rerun'}", shell=True, cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    record = json.loads((tmp_path / "rerun" / "metrics.json").read_text())
+    assert record["metrics"]["val/acc_best"] == pytest.approx(best["best_value"])
+
+
+def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_archive, tmp_path):
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"  # an RDB (SQLAlchemy 2) this time
+    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "hydra.sweeper.n_trials=2",
+            f"hydra.sweeper.storage={db}", "+callbacks.stall._target_=test_search.Stall",
+            f"+callbacks.stall.marker={tmp_path / 'stalled'}"]
+    worker = popen(*args)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "stalled").exists() and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "stalled").exists(), worker.communicate()[1][-3000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.communicate()
+    study = optuna.load_study(study_name="overfit_imdb", storage=db)
+    assert [t.state for t in study.trials] == [TrialState.RUNNING]  # what the dead worker left
+    result = run_py(*args)  # the same command
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="overfit_imdb", storage=db)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "is gone" in study.trials[0].user_attrs["lost"]
+    assert "trial 0 lost" in result.stdout
+
+
+def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tmp_path):
+    study = optuna.create_study(study_name="overfit_imdb", storage=journal(tmp_path), direction="maximize")
+    good = {"model.optimizer.lr": 1e-2, "model.optimizer.weight_decay": 1e-6, "model.dropout": 0.0,
+            "model.hidden": "[64,64]"}
+    study.enqueue_trial(good)
+    study.enqueue_trial({**good, "model.optimizer.lr": 1e-4, "model.dropout": 0.6, "model.hidden": "[16,16]"})
+    result = run_py(*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "trainer.max_epochs=6",
+                    "hydra.sweeper.n_trials=2", "hydra.sweeper.pruners.median.n_startup_trials=1",
+                    "hydra.sweeper.pruners.median.n_warmup_steps=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
+    complete, pruned = study.trials
+    assert complete.state == TrialState.COMPLETE and len(complete.intermediate_values) == 6
+    assert pruned.state == TrialState.PRUNED, pruned.intermediate_values  # a pruned trial is no failure
+    epochs = pruned.user_attrs["pruned_at_epoch"]
+    assert 2 <= epochs < 6 and sorted(pruned.intermediate_values) == list(range(epochs))
+    assert pruned.intermediate_values[epochs - 1] < complete.intermediate_values[epochs - 1]
+    # the pruned trial is still a normal run: it stopped after that epoch, tested, and wrote metrics.json
+    record = json.loads((Path(pruned.user_attrs["run_dir"]) / "metrics.json").read_text())
+    assert record["epochs_run"] == epochs and "test/acc" in record["metrics"]
+    assert f"trial 1 pruned after epoch {epochs}" in result.stdout
+    results = yaml.safe_load((Path(complete.user_attrs["run_dir"]).parent / "optimization_results.yaml").read_text())
+    assert results["trials"] == {"complete": 1, "pruned": 1, "failed": 0, "running": 0}
+    assert results["best_trial"] == 0 and results["epochs_saved_by_pruning"] == 6 - epochs
+    for name in results["figures"]:  # valid PNGs
+        image = matplotlib.image.imread(Path(complete.user_attrs["run_dir"]).parent / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0, name
+    assert "optuna_intermediate_values.png" in results["figures"]
+
+
+def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_path):
+    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "hydra.sweeper.n_trials=4", "cpu_threads=1",
+            "+callbacks.meet._target_=test_search.Rendezvous", f"+callbacks.meet.folder={tmp_path / 'meet'}"]
+    workers = [popen(*args) for _ in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (_, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]  # n_trials in total, not per worker
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both pulled trials
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4
+    sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"
+    assert [p.name for p in trial_dirs(sweep)] == ["0_search", "1_search", "2_search", "3_search"]
+    for trial, run in zip(study.trials, trial_dirs(sweep)):  # each trial ran once, in its own dir, by its worker
+        events = list(run.rglob("events.out.tfevents.*"))
+        assert {e.name.split(".")[-2] for e in events} == {trial.user_attrs["worker"].rsplit(":", 1)[1]}
+        assert json.loads((run / "metrics.json").read_text())["metrics"]["val/acc_best"] == pytest.approx(trial.value)
+
+
+def test_ddp_inside_a_search_trains_each_trial_once_with_agreeing_ranks(tiny_archive, tmp_path):
+    """Lightning #11300: without overfit.sweeps, rank 1 re-ran the whole sweep (other hyperparameters, a second
+    sweep dir). Rank 1 must not report to the study either: one intermediate value per trial and epoch."""
+    result = run_py(*SEARCH, "hydra.sweeper.n_trials=2", *DDP_CPU, PROBE, *sweep_overrides(tiny_archive, tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["optuna"]
+    sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"
+    trials = trial_dirs(sweep)
+    assert [t.name for t in trials] == ["0_search", "1_search"]
+    seen = []
+    for trial in trials:
+        rank0, rank1 = (json.loads((trial / f"rank{r}.json").read_text()) for r in (0, 1))
+        assert rank0["world_size"] == 2 and rank0.pop("pid") != rank1.pop("pid")
+        assert rank0 == rank1, trial.name  # both ranks trained this trial's hyperparameters
+        config = yaml.safe_load((trial / ".hydra" / "config.yaml").read_text())
+        assert rank0["lr"] == pytest.approx(config["model"]["optimizer"]["lr"])
+        assert rank0["dropout"] == pytest.approx(config["model"]["dropout"])
+        seen.append(rank0)
+        assert json.loads((trial / "metrics.json").read_text())["epochs_run"] == 1
+    assert seen[0]["lr"] != seen[1]["lr"]  # two trials, two settings
+    ops = [json.loads(line) for line in (sweep.parent / "overfit_imdb.journal").read_text().splitlines()]
+    assert sum(op["op_code"] == 7 for op in ops) == 2  # SET_TRIAL_INTERMEDIATE_VALUE: rank 0 only
+    assert "optimization_results.yaml" in {p.name for p in sweep.iterdir()}
+
+
+@pytest.mark.parametrize("line,says", [
+    ("model.dropout=interval(0.6, 0.1)", "lower end must be below"),
+    ("model.optimizer.lr=tag(log, interval(0, 1e-2))", "log interval must start above 0"),
+    ("model.dropout=tag(fast, interval(0, 0.5))", "unknown tag"),
+    ("data.batch_size=tag(int, interval(1.5, 8))", "integer ends"),
+    ("data.batch_size=range(8, 8)", "range is empty"),
+    ("model.dropout=glob(*)", "interval(), range() and choice()"),
+    ("model.dropout=interval(0.1 0.5)", "search space model.dropout=interval(0.1 0.5)"),
+])
+def test_bad_search_spaces_are_named_in_one_line(line, says):
+    with pytest.raises(SearchError) as err:
+        parse_space([line])
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_search_space_forms_and_pruner_choices():
+    space, fixed = parse_space(["a=tag(log, int, interval(64, 1024))", "b=range(5, 25, 5)", "c=choice([16,16],[64,64])",
+                                "d=0.3", "e=tag(log, interval(1e-4, 1e-2))"])
+    assert (space["a"].low, space["a"].high, space["a"].log, type(space["a"]).__name__) == (64, 1024, True,
+                                                                                          "IntDistribution")
+    assert (space["b"].low, space["b"].high, space["b"].step) == (5, 20, 5)
+    assert space["c"].choices == ("[16,16]", "[64,64]") and fixed == {"d": "d=0.3"} and space["e"].log
+    assert type(make_pruner({"pruner": "successive_halving", "pruners": {"successive_halving": {}}})).__name__ == \
+        "SuccessiveHalvingPruner"
+    assert type(make_pruner({"pruner": "none"})).__name__ == "NopPruner"
+    for settings, says in (({"pruner": "median", "pruners": {"median": {"n_warmup": 2}}},
+                            "hydra.sweeper.pruners.median: MedianPruner.__init__() got an unexpected keyword"),
+                           ({"pruner": "fastest"}, "choose one of median, successive_halving, hyperband, none")):
+        with pytest.raises(SearchError) as err:
+            make_pruner(settings)
+        assert says in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["model.dropuot=interval(0, 0.5)"], "search space model.dropuot: no such key in the config"),
+    (["model.dropout=interval(0.6, 0.1)"], "search space model.dropout=interval(0.6, 0.1): the lower end"),
+    (["hydra.sweeper.pruner=fastest"], "hydra.sweeper.pruner=fastest: choose one of"),
+])
+def test_bad_search_settings_fail_in_one_line_before_any_trial(tiny_archive, tmp_path, args, says):
+    result = run_py(*SEARCH, *sweep_overrides(tiny_archive, tmp_path), *args)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "logs" / "optuna" / "overfit_imdb.journal").exists()  # no study, no trial

@@ -97,8 +97,3 @@ def train_cfg(tiny_archive, tmp_path):
     """`train_cfg("model=dropout", ...)` -> a composed, shrunk config writing under tmp_path."""
     return lambda *overrides, epochs=1: compose_train(tiny_overrides(tiny_archive, tmp_path, epochs) + list(overrides))
 
-
-def pytest_configure(config):
-    # registered here, not in pyproject, so that `-m "not gpu"` / `-m gpu` work with any pytest invocation
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped, saying so, where there is none "
-                                       "(scripts/gpu_check.py runs them on a GPU machine)")

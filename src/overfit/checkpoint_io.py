@@ -28,7 +28,11 @@ class AtomicFileCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            with torch.utils.serialization.config.patch({"save.compute_crc32": False}):
+            config = getattr(torch.utils.serialization, "config", None)  # torch >= 2.6; older ones write the CRCs
+            if config is not None:
+                with config.patch({"save.compute_crc32": False}):
+                    torch.save(checkpoint, partial)
+            else:
                 torch.save(checkpoint, partial)
             os.replace(partial, path)  # atomic on POSIX and Windows, within one directory
         finally:

@@ -45,8 +45,8 @@ def sweep(clean, tmp_path) -> Path:
 
 
 def file_with(run: Path, tag: str) -> Path:
-    """The event file of `run` that holds `tag` (Lightning writes curves, test metrics, HPARAMS to 3 files)."""
-    for path in sorted((run / "tensorboard").glob("events.out.tfevents.*")):
+    """The event file of `run` that holds `tag` (curves, test metrics, HPARAMS go to 3 files, in the run dir)."""
+    for path in sorted(run.glob("events.out.tfevents.*")):
         if any(v.tag == tag for e in EventFileLoader(str(path)).Load() for v in e.summary.value):
             return path
     raise AssertionError(f"no {tag} in {run}")
@@ -92,7 +92,7 @@ def test_clean_runs_have_no_warnings(sweep, capsys):
 
 
 def test_truncated_mid_record(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "val/loss")
+    path = file_with(sweep / "0_baseline", "loss/val")
     records = offsets(path)
     cut = records[len(records) // 2][0] + 20  # inside a record's data
     path.write_bytes(path.read_bytes()[:cut])
@@ -121,8 +121,8 @@ def test_garbage_appended(sweep, clean, capsys):
 
 
 def test_corrupted_data_crc_skips_one_record(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "val/loss")
-    offset, length = offsets(path)[3]  # a val/* or train/* record of the first epoch
+    path = file_with(sweep / "0_baseline", "loss/val")
+    offset, length = offsets(path)[2]  # acc/val of the first epoch (epochs are counted on loss/train)
     data = bytearray(path.read_bytes())
     data[offset + 12 + length // 2] ^= 0xFF  # one flipped byte in the record's data
     path.write_bytes(bytes(data))
@@ -136,7 +136,7 @@ def test_corrupted_data_crc_skips_one_record(sweep, capsys):
 
 
 def test_corrupted_length_crc_ends_the_file(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "val/loss")
+    path = file_with(sweep / "0_baseline", "loss/val")
     offset, _ = offsets(path)[5]
     data = bytearray(path.read_bytes())
     data[offset + 9] ^= 0x01  # the length's CRC: nothing after it can be trusted
@@ -153,7 +153,7 @@ def test_empty_event_file_and_missing_test_metrics(sweep, capsys):
     rc, out, err = compare(sweep, capsys)
     assert rc == 0
     assert_reported(sweep, path, "empty event file (0 bytes)", err, out, "baseline seed 0", "empty event file")
-    event_dir = sweep / "0_baseline" / "tensorboard"
+    event_dir = sweep / "0_baseline"
     assert_reported(sweep, event_dir, "no test/loss, test/acc", err, out, "baseline seed 0", "no test metrics")
     assert row_of(sweep, "baseline seed 0")["test_acc"] == "nan"
     assert "| baseline seed 0 | 3 |" in out and "| - |" in out  # shown as '-'
@@ -165,7 +165,7 @@ def test_run_missing_test_metrics(sweep, capsys):
     file_with(sweep / "1_baseline", "test/acc").unlink()
     rc, out, err = compare(sweep, capsys)
     assert rc == 0
-    event_dir = sweep / "1_baseline" / "tensorboard"
+    event_dir = sweep / "1_baseline"
     assert_reported(sweep, event_dir, "no test/loss, test/acc", err, out, "baseline seed 1", "no test metrics")
     assert "left out of the pooled table" in err
 
@@ -177,13 +177,13 @@ def test_crashed_run_without_hparams(sweep, capsys):
     assert crashed.variant == "baseline" and crashed.seed is None  # guessed from the dir name
     rc, out, err = compare(sweep, capsys)
     assert rc == 0
-    event_dir = sweep / "1_baseline" / "tensorboard"
+    event_dir = sweep / "1_baseline"
     assert_reported(sweep, event_dir, "no HPARAMS summary", err, out, crashed.label, "no HPARAMS summary")
     assert [r["seeds"] for r in pool_runs(runs)] == [[0]]
 
 
 def test_run_dir_with_only_an_empty_event_file_is_skipped_and_named(sweep, capsys):
-    extra = sweep / "2_baseline" / "tensorboard"
+    extra = sweep / "2_baseline"
     extra.mkdir(parents=True)
     (extra / "events.out.tfevents.1.host.1.0").write_bytes(b"")
     rc, out, err = compare(sweep, capsys)
@@ -196,14 +196,14 @@ def test_run_dir_with_only_an_empty_event_file_is_skipped_and_named(sweep, capsy
 def test_nothing_usable_is_a_one_line_error(clean, tmp_path, capsys, damage):
     root = tmp_path / "broken"
     shutil.copytree(clean / "0_baseline", root / "0_baseline")
-    for path in (root / "0_baseline" / "tensorboard").glob("events.out.tfevents.*"):
+    for path in (root / "0_baseline").glob("events.out.tfevents.*"):
         path.write_bytes(b"" if damage == "empty" else path.read_bytes()[:30])
     rc, out, err = compare(root, capsys)
     assert rc == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert str(root) in err and "no usable runs" in err
     assert ("empty event file" if damage == "empty" else "truncated mid-record") in err
-    assert str(next((root / "0_baseline" / "tensorboard").glob("events.out.tfevents.*"))) in err
+    assert str(next((root / "0_baseline").glob("events.out.tfevents.*"))) in err
     with pytest.raises(OverfitError, match="no usable runs"):
         load_runs(root)
 
@@ -223,7 +223,7 @@ def test_strict_fails_on_any_warning_but_still_writes(sweep, capsys):
 
 
 def test_returned_data_carries_the_warnings(sweep, tmp_path):
-    path = file_with(sweep / "0_baseline", "val/loss")
+    path = file_with(sweep / "0_baseline", "loss/val")
     path.write_bytes(path.read_bytes()[:-3])
     runs = load_runs(sweep)
     written = write_comparison(runs, tmp_path / "cmp")

@@ -77,7 +77,7 @@ def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archi
     assert sorted(metrics(r)["seed"] for r in runs) == [0, 1, 2]  # one run's record in each directory
     writers = []  # event files are named events.out.tfevents.<time>.<host>.<pid>.<n>: one writing process per dir
     for r in runs:
-        pids = {f.name.split(".")[-2] for f in (r / "tensorboard").glob("events.out.tfevents.*")}
+        pids = {f.name.split(".")[-2] for f in r.glob("events.out.tfevents.*")}
         assert len(pids) == 1, r
         writers += pids
         assert len(list((r / "checkpoints").glob("epoch_*.ckpt"))) == 1
@@ -108,7 +108,7 @@ def test_kill_in_the_checkpoint_rotation_window_resumes_from_the_intact_epoch(fa
     again = train_py("model=dropout", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
     assert again.returncode == 0, again.stderr[-2000:]
     said = again.stdout + again.stderr  # Hydra's job log goes to stdout
-    assert "resuming from" in said and "epoch_001.ckpt (2 epochs done)" in said
+    assert "resuming from" in said and "epoch_002.ckpt (2 epochs done)" in said
     resumed = metrics(tmp_path / "run")["metrics"]
     for key in ("val/loss", "val/acc", "test/acc", "test/loss"):
         assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
@@ -121,7 +121,7 @@ def test_explicit_dangling_ckpt_path_resumes_from_the_newest_intact_one(tiny_arc
     again = train_py("model=dropout", f"ckpt_path={last}", *TINY, tmp_path=tmp_path, archive=tiny_archive)
     assert again.returncode == 0, again.stderr[-2000:]
     said = again.stdout + again.stderr
-    assert "no longer exists" in said and "epoch_001.ckpt (2 epochs done)" in said
+    assert "no longer exists" in said and "epoch_002.ckpt (2 epochs done)" in said
     assert metrics(tmp_path / "run")["epochs_run"] == 3
 
 
@@ -130,19 +130,19 @@ def test_newest_intact_skips_truncated_and_empty_files(tiny_archive, tmp_path):
                    archive=tiny_archive)
     assert out.returncode == 0, out.stderr[-2000:]
     ckpts = tmp_path / "run" / "checkpoints"
-    newest = ckpts / "epoch_002.ckpt"
+    newest = ckpts / "epoch_003.ckpt"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # torn by a disk-full copy, say
     (ckpts / "epoch_009.ckpt").write_bytes(b"")
     best, broken = resume.newest_intact(ckpts)
-    assert best is not None and best.path.name == "epoch_001.ckpt" and best.epochs_done == 2
-    assert {p.name for p in broken} == {"epoch_002.ckpt", "epoch_009.ckpt"}  # last.ckpt is epoch_002: read once
-    assert "empty" in broken[ckpts / "epoch_009.ckpt"] and "truncated" in broken[ckpts / "epoch_002.ckpt"]
+    assert best is not None and best.path.name == "epoch_002.ckpt" and best.epochs_done == 2
+    assert {p.name for p in broken} == {"epoch_003.ckpt", "epoch_009.ckpt"}  # last.ckpt is epoch_003: read once
+    assert "empty" in broken[ckpts / "epoch_009.ckpt"] and "truncated" in broken[ckpts / "epoch_003.ckpt"]
 
 
 def test_only_broken_checkpoints_is_one_line_not_a_fresh_start(tiny_archive, tmp_path):
     ckpts = tmp_path / "run" / "checkpoints"
     ckpts.mkdir(parents=True)
-    (ckpts / "epoch_000.ckpt").write_bytes(b"PK\x03\x04 torn")
+    (ckpts / "epoch_001.ckpt").write_bytes(b"PK\x03\x04 torn")
     out = train_py("ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
@@ -166,8 +166,8 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
 
 # The signal comes at the end of epoch 2's training batches, before its validation. Lightning acts on SIGTERM at
 # the next safe point (after epoch 2's validation and checkpoint); Ctrl-C raises at once (epoch 1's is the newest).
-@pytest.mark.parametrize("fault,code,name,newest", [("sigterm:2", 143, "SIGTERM", "epoch_001.ckpt (2 epochs done)"),
-                                                    ("sigint:2", 130, "SIGINT", "epoch_000.ckpt (1 epochs done)")])
+@pytest.mark.parametrize("fault,code,name,newest", [("sigterm:2", 143, "SIGTERM", "epoch_002.ckpt (2 epochs done)"),
+                                                    ("sigint:2", 130, "SIGINT", "epoch_001.ckpt (1 epochs done)")])
 def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(fault, code, name, newest, straight, tiny_archive,
                                                                  tmp_path):
     out = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault=fault)
@@ -206,7 +206,7 @@ def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_a
 def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):
     out = train_py("logger=null", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert not (tmp_path / "run" / "tensorboard").exists() and (tmp_path / "run" / "metrics.json").is_file()
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*")) and (tmp_path / "run" / "metrics.json").is_file()
 
 
 def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_path):

@@ -5,9 +5,17 @@
     pool_runs(runs)                                     # the pooled table (seeds pooled) as a list of dicts
     write_comparison(runs, "logs/multiruns/<time>/comparison")
 
-`scripts/compare.py` is the command-line entry point. A run's variant and seed come from the HPARAMS
-summary that `overfit.tracking.log_hparams` writes (falling back to the run dir's name); per-epoch
-curves map each scalar's step to Lightning's `epoch` scalar logged at the same step.
+`scripts/compare.py` is the command-line entry point. A run is a dir holding event files (its run dir; older runs:
+its tensorboard/ subdir). Its variant and seed come from the HPARAMS session that `overfit.tracking.log_hparams`
+writes (names carry a rank, "00 model.variant", which is dropped here; falling back to the run dir's name).
+Curves are loss/train, acc/train, loss/val, acc/val at step = epoch (1-based), named train/loss ... here; test/acc
+sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stopping epoch). Older files (per-step
+train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
+HPARAMS definition (tracking.SweepHParams, at the sweep dir's root) is no run and is skipped.
+
+Figures: per run (train vs val, the tested epoch marked), baseline vs each variant, all variants together
+(val_all_variants*.png: one colour per variant, one line style and marker per seed, the tested epoch starred where
+it is not the last one), pooled curves and, for sweeps of train size or width, test acc and gap against them.
 
 Damaged files. TensorBoard's own readers (EventAccumulator, EventFileLoader) stop at the first bad record of a
 file without a word (a debug-level log line): a file truncated mid-record, a corrupted CRC or garbage appended
@@ -32,6 +40,7 @@ import ast
 import csv
 import logging
 import math
+import re
 import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,7 +54,7 @@ from google.protobuf.message import DecodeError  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c  # noqa: E402
-from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
+from tensorboard.plugins.hparams import metadata, plugin_data_pb2  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
 
 from overfit.errors import OverfitError  # noqa: E402
@@ -54,10 +63,13 @@ from overfit.stats import mean_ci95  # noqa: E402
 VARIANTS = ("baseline", "small", "big", "l2", "dropout", "early_stopping")  # the notebook's order
 REFERENCE = "baseline"
 CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
+EPOCH_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
+RANKED = re.compile(r"^\d\d (\S.*)$")  # an HPARAMS name with its rank (overfit.tracking.tb_name)
+SEED_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 3)), "P"))
 FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best")
 TESTS = ("test/loss", "test/acc")
 COLUMNS = ("run", "variant", "seed", "epochs", "best_val_acc", "best_val_epoch", "final_val_loss",
-           "min_val_loss", "gap", "test_loss", "test_acc", "train_s", "problems")
+           "min_val_loss", "gap", "test_loss", "test_acc", "tested_epoch", "train_s", "problems")
 POOLED = ("test_acc", "test_loss", "best_val_acc", "min_val_loss", "gap")  # per-run row keys pooled over seeds
 SEED, VARIANT, TRAIN_SIZE, HIDDEN = "seed", "model.variant", "data.train_size", "model.hidden"
 logging.getLogger("tensorboard").setLevel(logging.ERROR)
@@ -96,6 +108,8 @@ class Run:
     finals: dict = field(default_factory=dict)   # tag -> last value
     label: str = ""
     problems: list = field(default_factory=list)  # Problem: damaged files, missing summary or metrics
+    test_epoch: int | None = None                # the epoch (1-based) whose weights were tested, if logged
+    sweep_definition: bool = False               # the dir holds only a sweep's HPARAMS definition: no run
 
     @property
     def variant(self) -> str:
@@ -107,6 +121,12 @@ class Run:
     @property
     def seed(self):
         return _plain(self.hparams.get(SEED))
+
+    @property
+    def restored_epoch(self) -> int | None:
+        """The tested epoch when it is not the last one trained (early stopping restored the best weights)."""
+        last = max(self.curves.get("val/loss") or self.curves.get("train/loss") or {0: 0})
+        return self.test_epoch if self.test_epoch is not None and 0 < self.test_epoch < last else None
 
     @property
     def poolable(self) -> bool:
@@ -125,7 +145,7 @@ class Run:
                 "min_val_loss": min(val_loss.values()) if val_loss else math.nan,
                 "gap": train_acc[max(both)] - val_acc[max(both)] if both else math.nan,
                 "test_loss": self.finals.get("test/loss", math.nan), "test_acc": self.finals.get("test/acc", math.nan),
-                "train_s": self.finals.get("time/train_s", math.nan),
+                "tested_epoch": self.test_epoch, "train_s": self.finals.get("time/train_s", math.nan),
                 "problems": "; ".join(dict.fromkeys(p.short for p in self.problems))}
 
 
@@ -207,7 +227,9 @@ def _parse_hparams(content: dict) -> tuple[dict, list[str]]:
     if "_hparams_/session_start_info" in content:
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         for key, value in start.session_start_info.hparams.items():
-            params[key] = getattr(value, value.WhichOneof("kind")) if value.WhichOneof("kind") else None
+            ranked = RANKED.match(key)
+            params[ranked.group(1) if ranked else key] = (getattr(value, value.WhichOneof("kind"))
+                                                          if value.WhichOneof("kind") else None)
     if "_hparams_/experiment" in content:
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = [info.name.tag for info in experiment.metric_infos]
@@ -256,12 +278,19 @@ def load_run(event_dir: Path) -> Run:
     step_epoch = {}
     for step, value in series.get("epoch", []):
         step_epoch.setdefault(step, int(value))  # first value: the train/val logs of that step
-    for tag in CURVES:
-        if tag in series:  # a step without an epoch entry would be a foreign writer: skip it
+    for tag in CURVES:  # older files: per-step tags; a step without an epoch entry would be a foreign writer: skip it
+        if tag in series:
             run.curves[tag] = {step_epoch[s] + 1: v for s, v in series[tag] if s in step_epoch}
+    for tb_tag, tag in EPOCH_TAGS.items():  # step = epoch
+        if series.get(tb_tag):
+            run.curves[tag] = {s: v for s, v in series[tb_tag] if s >= 1}
     for tag in FINALS:
         if series.get(tag):
             run.finals[tag] = series[tag][-1][1]
+    if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
+        run.test_epoch = series["test/acc"][-1][0]
+    run.sweep_definition = (not series and metadata.EXPERIMENT_TAG in hparams_content
+                            and metadata.SESSION_START_INFO_TAG not in hparams_content)
     if run.curves:  # a dir without any curve is skipped as a whole by load_runs
         if not run.hparams:
             run.problems.append(Problem(event_dir, "no HPARAMS summary",
@@ -289,6 +318,8 @@ def load_runs(root: str | Path) -> Runs:
     event_dirs = sorted({p.parent for p in root.rglob("events.out.tfevents.*") if "comparison" not in p.parts})
     runs, problems = [], []
     for run in map(load_run, event_dirs):
+        if run.sweep_definition and not run.problems:
+            continue
         problems += run.problems
         if run.curves:
             runs.append(run)
@@ -465,9 +496,10 @@ def pool_runs(runs: list[Run], reference: str = REFERENCE, warnings: list | None
 # ---------------------------------------------------------------------------------------------- figures
 
 
-def _plot(ax, series: dict, style: str, label: str) -> None:
+def _plot(ax, series: dict, style: str, label: str, **kwargs) -> None:
     epochs = sorted(series)
-    ax.plot(epochs, [series[e] for e in epochs], style, label=label)
+    fmt = () if "linestyle" in kwargs else (style,)
+    ax.plot(epochs, [series[e] for e in epochs], *fmt, label=label, **kwargs)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not 0.96 ... 1.04
 
 
@@ -478,31 +510,84 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _seed_style(run: Run, runs: list[Run]) -> dict:
+    """Line style and marker of a run's seed (its rank among the seeds of `runs`): seeds apart in one colour."""
+    seeds = sorted({str(r.seed) for r in runs})
+    linestyle, marker = SEED_STYLES[seeds.index(str(run.seed)) % len(SEED_STYLES)]
+    return {"linestyle": linestyle, "marker": marker, "markersize": 4}
+
+
+def _mark_restored(ax, run: Run, tag: str, color) -> None:
+    """A star on `tag`'s curve at the epoch early stopping restored (the tested weights), if not the last."""
+    epoch = run.restored_epoch
+    if epoch is not None and epoch in run.curves.get(tag, {}):
+        ax.plot([epoch], [run.curves[tag][epoch]], "*", color=color, markersize=14, markeredgecolor="black", zorder=5)
+
+
 def plot_run(run: Run, out: Path) -> Path:
-    """The notebook's per-run figure: training vs validation, loss and accuracy per epoch."""
+    """The notebook's per-run figure: training vs validation, loss and accuracy per epoch, and the test result at
+    the epoch whose weights were tested (a dotted line where early stopping restored an earlier epoch)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, metric in zip(axes, ("loss", "acc")):
         _plot(ax, run.curves.get(f"train/{metric}", {}), "bo-", "training")
         _plot(ax, run.curves.get(f"val/{metric}", {}), "r^-", "validation")
-        ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "loss",
-               title=f"{run.label}: training and validation {'accuracy' if metric == 'acc' else 'loss'}")
-        ax.legend()
+        if run.test_epoch is not None and f"test/{metric}" in run.finals:
+            ax.plot([run.test_epoch], [run.finals[f"test/{metric}"]], "g*", markersize=12,
+                    label=f"test (weights of epoch {run.test_epoch})")
+        if run.restored_epoch is not None:
+            ax.axvline(run.restored_epoch, color="gray", linestyle=":", linewidth=1)
+        ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "loss")
+        ax.set_title(f"{run.label}: training and validation {'accuracy' if metric == 'acc' else 'loss'}", fontsize=10)
+        ax.legend(fontsize=8)
     return _save(fig, out / f"curves_{_slug(run.label)}.png")
 
 
 def plot_pair(runs: list[Run], reference: str, other: str, tag: str, out: Path) -> Path | None:
-    """`tag` of every `reference` run against every `other` run (e.g. baseline vs dropout val loss)."""
+    """`tag` of every `reference` run (blue) against every `other` run (red); seeds by line style and marker."""
     ref, oth = [r for r in runs if r.variant == reference], [r for r in runs if r.variant == other]
     if not ref or not oth:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for group, style in ((ref, "b+-"), (oth, "ro-")):
+    for group, color in ((ref, "tab:blue"), (oth, "tab:red")):
         for run in group:
-            _plot(ax, run.curves.get(tag, {}), style, run.label)
+            _plot(ax, run.curves.get(tag, {}), "-", run.label, color=color, **_seed_style(run, ref + oth))
+            _mark_restored(ax, run, tag, color)
     kind = "validation" if tag.startswith("val/") else "training"
     ax.set(xlabel="epoch", ylabel=f"{kind} loss", title=f"{reference} vs {other}: {kind} loss")
-    ax.legend()
+    ax.legend(fontsize=7)
     return _save(fig, out / f"{tag.split('/')[0]}_loss_{reference}_vs_{other}.png")
+
+
+def plot_all_variants(runs: list[Run], swept: list[str], out: Path) -> list[Path]:
+    """Validation loss and accuracy of every run in one figure (one per combination of the swept values): one colour
+    per variant, one line style and marker per seed, a star at the epoch early stopping restored."""
+    from matplotlib.lines import Line2D
+
+    parts = defaultdict(list)
+    for run in runs:
+        parts[tuple((k, _fmt_value(run.hparams.get(k))) for k in swept)].append(run)
+    paths = []
+    for part, members in parts.items():
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        for ax, tag, name in zip(axes, ("val/loss", "val/acc"), ("validation loss", "validation accuracy")):
+            for run in members:
+                _plot(ax, run.curves.get(tag, {}), "-", run.label, color=_color(run.variant),
+                      **_seed_style(run, members), linewidth=1.2)
+                _mark_restored(ax, run, tag, _color(run.variant))
+            ax.set(xlabel="epoch", ylabel=name, title=f"{name}, all variants{_suffix(part, swept)[1]}")
+        variants = sorted({r.variant for r in members}, key=_variant_order)
+        handles = [Line2D([], [], color=_color(v), linewidth=2, label=v) for v in variants]
+        handles += [Line2D([], [], color="black", label=f"seed {seed}", **_seed_style(r, members))
+                    for seed, r in {str(r.seed): r for r in sorted(members, key=lambda r: str(r.seed))}.items()]
+        if any(r.restored_epoch for r in members):
+            handles.append(Line2D([], [], color="white", marker="*", markersize=12, markerfacecolor="gray",
+                                  markeredgecolor="black", label="tested epoch (early stopping)"))
+        fig.legend(handles=handles, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        fig.tight_layout(rect=(0, 0, 0.83, 1))
+        fig.savefig(out / f"val_all_variants{_suffix(part, swept)[0]}.png", dpi=80)
+        plt.close(fig)
+        paths.append(out / f"val_all_variants{_suffix(part, swept)[0]}.png")
+    return paths
 
 
 def _color(variant: str):
@@ -544,8 +629,13 @@ def plot_pooled_curves(groups: list[_Group], swept: list[str], out: Path) -> lis
                 epochs = sorted({e for r in g.runs for e in r.curves.get(tag, {})})
                 stats = [mean_ci95(r.curves[tag][e] for r in g.runs if e in r.curves.get(tag, {})) for e in epochs]
                 if epochs:
-                    _band(ax, epochs, [m for _, m, _ in stats], [c for _, _, c in stats], _color(g.row["variant"]),
+                    means = dict(zip(epochs, (m for _, m, _ in stats)))
+                    _band(ax, epochs, list(means.values()), [c for _, _, c in stats], _color(g.row["variant"]),
                           f"{g.row['variant']} (n={g.row['n']})")
+                    restored = sorted({r.restored_epoch for r in g.runs if r.restored_epoch in means})
+                    if restored:  # each seed's early-stopping epoch, on the mean line
+                        ax.plot(restored, [means[e] for e in restored], "*", color=_color(g.row["variant"]),
+                                markersize=12, markeredgecolor="black", zorder=5)
             ax.set(xlabel="epoch", ylabel=name, title=f"{name}: mean ± 95% CI over seeds{_suffix(part, swept)[1]}")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
@@ -609,14 +699,15 @@ def _fmt(value, digits: int = 4) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """The per-run table; a `problems` column when some run has one."""
     flagged = any(r.get("problems") for r in rows)
-    header = ["run", "epochs", "best val acc (epoch)", "final val loss", "test loss", "test acc", "train time"]
+    header = ["run", "epochs", "best val acc (epoch)", "final val loss", "test loss", "test acc (epoch)", "train time"]
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         best = f"{_fmt(r['best_val_acc'])} ({r['best_val_epoch']})" if r["best_val_epoch"] else "-"
         train_s = f"{r['train_s']:.1f} s" if math.isfinite(r["train_s"]) else "-"
+        tested = f" ({r['tested_epoch']})" if r.get("tested_epoch") else ""
         lines.append(f"| {r['run']} | {r['epochs']} | {best} | {_fmt(r['final_val_loss'])} | {_fmt(r['test_loss'])} "
-                     f"| {_fmt(r['test_acc'])} | {train_s} |"
+                     f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
                      + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else ""))
     return "\n".join(lines) + "\n"
 
@@ -663,6 +754,7 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
     figures = [plot_run(run, out) for run in runs]
     figures += [plot_pair(runs, reference, other, "val/loss", out) for other in VARIANTS if other != reference]
     figures.append(plot_pair(runs, reference, "big", "train/loss", out))
+    figures += plot_all_variants(runs, swept_keys(runs), out)
     groups, swept = _groups(runs, reference, warnings)
     pooled = [g.row for g in groups]
     if groups:

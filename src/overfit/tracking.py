@@ -1,52 +1,239 @@
-"""What a run leaves behind for people: the HPARAMS entry in TensorBoard, metrics.json and the
-one-screen summary printed at the end."""
+"""What a run leaves behind for people: TensorBoard scalars and HPARAMS entries, metrics.json, the end-of-run summary.
+
+TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep through its HTTP API):
+- Runs: the event files go straight into the run dir, so a TensorBoard run is named like its dir (0_baseline_s0).
+- Scalars: per-epoch ones at step = epoch (1, 2, ...), named metric/split: loss/train, loss/val, acc/train, acc/val.
+  Time Series groups cards by the tag's first part and opens the first two groups (acc, loss): the landing page
+  shows train and val side by side, every run in each chart. test/acc and test/loss are written once, at the
+  epoch whose weights were tested (the early-stopping epoch for early_stopping); time/train_s and val/acc_best
+  at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
+- HPARAMS: TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name
+  starts with its rank ("00 model.variant", "01 seed", ...). Each run writes its session (values, trial name); a
+  sweep writes ONE experiment definition at its root (SweepHParams), naming what differs and the metric columns
+  (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import time
+from collections import defaultdict
 from pathlib import Path
 
 import lightning as L
+import torch
+from hydra.experimental.callback import Callback
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
-from torch.utils.tensorboard.summary import hparams
+from omegaconf import DictConfig, OmegaConf, open_dict
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-# Hyperparameters shown as columns in TensorBoard's HPARAMS tab (missing ones are skipped).
-HPARAM_KEYS = ("model.variant", "model.hidden", "model.dropout", "model.optimizer._target_", "model.optimizer.lr",
-               "model.optimizer.weight_decay", "model.rank", "data.batch_size", "data.vocab_size",
-               "trainer.max_epochs", "trainer.max_steps", "seed")
+log = logging.getLogger("overfit")
+
+# HPARAMS columns, most telling first: (config key, column title). Missing (null) ones are skipped.
+HPARAMS = (("model.variant", "variant"), ("seed", "seed"), ("data.train_size", "train size"),
+           ("model.hidden", "hidden"), ("model.dropout", "dropout"), ("model.optimizer.weight_decay", "weight decay"),
+           ("model.optimizer.lr", "lr"), ("model.optimizer._target_", "optimizer"), ("model.rank", "rank"),
+           ("data.batch_size", "batch size"), ("data.vocab_size", "vocab size"), ("trainer.max_epochs", "max epochs"),
+           ("trainer.max_steps", "max steps"))
+HPARAM_KEYS = tuple(key for key, _ in HPARAMS)
+TITLES = {key.removesuffix("._target_"): title for key, title in HPARAMS}
+# A sweep's metric columns, in this order (TensorBoard shows the first five): (scalar tag, column title).
+METRICS = (("test/acc", "test acc"), ("test/loss", "test loss"), ("val/acc_best", "best val acc"),
+           ("loss/val", "val loss (last epoch)"), ("acc/val", "val acc (last epoch)"),
+           ("loss/train", "train loss (last epoch)"), ("acc/train", "train acc (last epoch)"),
+           ("time/train_s", "fit time (s)"))
+LAYOUT = {"train vs val (one chart per metric, as Keras)": {
+    "loss": ["Multiline", [r"^loss/(train|val)$"]], "accuracy": ["Multiline", [r"^acc/(train|val)$"]]}}
+_FLOAT, _STRING, _BOOL = api_pb2.DATA_TYPE_FLOAT64, api_pb2.DATA_TYPE_STRING, api_pb2.DATA_TYPE_BOOL
+
+
+def _short(key: str) -> str:
+    return key.removesuffix("._target_")
+
+
+def tb_name(key: str) -> str:
+    """The HPARAMS name of a config key: its rank, then the key ("03 model.hidden")."""
+    return f"{list(TITLES).index(key) if key in TITLES else 99:02d} {key}"
 
 
 def flat_hparams(cfg: DictConfig) -> dict:
-    """TensorBoard takes only scalars and strings: lists become strings, optimizer classes their name."""
+    """{config key: value}. TensorBoard takes only scalars and strings: lists become strings, optimizers their name."""
     params = {}
     for key in HPARAM_KEYS:
         value = OmegaConf.select(cfg, key)
         if value is None:
             continue
         if key.endswith("_target_"):
-            key, value = key.removesuffix("._target_"), str(value).rsplit(".", 1)[-1]
+            value = str(value).rsplit(".", 1)[-1]
         elif not isinstance(value, (int, float, str, bool)):
             value = str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
-        params[key] = value
+        params[_short(key)] = value
     return params
 
 
-def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """Write the run's hyperparameters with its final metrics, once, at the end of the run.
+def trial_name(run_dir: Path) -> str:
+    """HPARAMS' trial name: variant and seed first (the column is narrow), unique across sweeps (same-named
+    trials would be merged into one row). 3_small_s0 in sweep <time> -> "3_small_s0 · <time>"."""
+    stamped = re.match(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:-\d+)?)_(.+)$", run_dir.name)  # a single run's dir
+    return f"{stamped.group(2)} · {stamped.group(1)}" if stamped else f"{run_dir.name} · {run_dir.parent.name}"
 
-    Lightning's own `log_hyperparams(params, metrics)` would also re-log every metric at step 0,
-    which draws a spurious line back to the origin in every curve; the HPARAMS tab only needs the
-    summary plus the scalars already logged under the same tags.
-    """
+
+def _hparams_summary(tag: str, **data) -> Summary:
+    content = plugin_data_pb2.HParamsPluginData(version=metadata.PLUGIN_DATA_VERSION, **data).SerializeToString()
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name=metadata.PLUGIN_NAME, content=content))
+    return Summary(value=[Summary.Value(tag=tag, metadata=meta)])
+
+
+def session_summaries(params: dict, trial: str) -> list[Summary]:
+    """A run's session: start (hyperparameter values under their HPARAMS names, trial name) and end (success)."""
+    start = plugin_data_pb2.SessionStartInfo(group_name=trial, start_time_secs=time.time())
+    for key, value in params.items():
+        field = "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, (int, float)) \
+            else "string_value"
+        setattr(start.hparams[tb_name(key)], field, value if field != "string_value" else str(value))
+    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
+    return [_hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+            _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
+
+
+def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> Summary:
+    """The HPARAMS definition of a sweep: every hyperparameter its runs take (`values`: key -> one value per run;
+    `intervals`: key -> (low, high) of a continuous search), which of them differ, and METRICS."""
+    infos = []
+    for key in map(_short, HPARAM_KEYS):
+        seen = values.get(key, [])
+        if not seen and key not in intervals:
+            continue
+        info = api_pb2.HParamInfo(name=tb_name(key), display_name=TITLES[key],
+                                  differs=key in intervals or len({repr(v) for v in seen}) > 1)
+        numbers = [v for v in seen if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if key in intervals or (numbers and len(numbers) == len(seen)):
+            low, high = intervals.get(key, (min(numbers or [0]), max(numbers or [0])))
+            info.type, info.domain_interval.min_value, info.domain_interval.max_value = _FLOAT, low, high
+        elif all(isinstance(v, bool) for v in seen):
+            info.type = _BOOL
+            info.domain_discrete.extend(sorted(set(seen)))
+        else:
+            info.type = _STRING
+            info.domain_discrete.extend(sorted({str(v) for v in seen}))
+        infos.append(info)
+    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=title) for tag, title in METRICS]
+    return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(hparam_infos=infos,
+                                                                                 metric_infos=metrics))
+
+
+def tested_epoch(trainer: L.Trainer) -> int:
+    """The epoch (1-based) whose weights are being tested: the checkpoint's, else the last one trained."""
+    if trainer.ckpt_path:
+        try:  # mmap: reads the header and the small entries, not the weights
+            return int(torch.load(trainer.ckpt_path, map_location="cpu", mmap=True, weights_only=True)["epoch"]) + 1
+        except Exception:  # noqa: BLE001 -- a label only: never fail a test over it
+            pass
+    return trainer.current_epoch
+
+
+def log_epoch(trainer: L.Trainer, stage: str, values: dict[str, float]) -> None:
+    """One epoch's scalars to the loggers at step = epoch (1-based): loss/train, acc/val, ...; test/loss, test/acc
+    at the tested epoch. (Lightning's own logging would put them at the optimizer step.)"""
+    if trainer.sanity_checking or not trainer.loggers:
+        return
+    if stage == "test":
+        step, scalars = tested_epoch(trainer), {f"test/{kind}": v for kind, v in values.items()}
+    else:
+        step, scalars = trainer.current_epoch + 1, {f"{kind}/{stage}": v for kind, v in values.items()}
+    for logger in trainer.loggers:
+        logger.log_metrics(scalars, step=step)
+
+
+def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:
+    """At the end of a run: time/train_s and val/acc_best at the last epoch, the HPARAMS session, the Keras-style
+    layout. (Lightning's `log_hyperparams(params, metrics)` would also re-log every metric at step 0.)"""
+    step = int(metrics.get("epoch", 0))  # the last epoch (logged by the model: 1-based)
+    finals = {k: metrics[k] for k in ("time/train_s", "val/acc_best") if k in metrics}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_metrics({"time/train_s": metrics["time/train_s"]}, step=0)
+            logger.log_metrics(finals, step=step)
             writer = logger.experiment._get_file_writer()
-            for summary in hparams(flat_hparams(cfg), {k: v for k, v in metrics.items() if "/" in k}):
+            for summary in session_summaries(flat_hparams(cfg), trial_name(Path(logger.log_dir))):
                 writer.add_summary(summary)
+            if "val/acc" in metrics:  # a run with train and val curves (not the factorization)
+                logger.experiment.add_custom_scalars(LAYOUT)
             logger.experiment.flush()
+
+
+class SweepHParams(Callback):
+    """Hydra callback (conf/logger/tensorboard.yaml): a sweep's HPARAMS definition, written once at the sweep dir.
+
+    The jobs' configs are composed the way the sweeper will (grid sweeps: every combination; a continuous range,
+    as Optuna's, is its interval), which tells which hyperparameters differ and their values. Never stops a sweep:
+    on any problem TensorBoard derives the definition from the runs."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        t0 = time.perf_counter()
+        try:
+            found = sweep_experiment(config)
+            if found is not None:
+                from torch.utils.tensorboard.writer import FileWriter
+
+                summary, where = found
+                writer = FileWriter(str(where), filename_suffix=".hparams")
+                writer.add_summary(summary)
+                writer.close()
+                log.info("TensorBoard HPARAMS definition of this sweep: %s (%.1f s)", where, time.perf_counter() - t0)
+        except Exception as err:  # noqa: BLE001
+            log.warning("no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
+                        type(err).__name__, err)
+
+
+def _first_run_dir(loader, config: DictConfig, job: list[str]) -> Path:
+    """Where the definition goes: the first job's run dir (in the sweep dir itself it would be a TensorBoard run of
+    its own, "."), or the sweep dir when that name is not known before the job runs (Optuna's trial number)."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    try:
+        cfg = loader.load_sweep_config(config, list(job))
+        with open_dict(cfg):
+            cfg.hydra.job.num, cfg.hydra.job.id = 0, "0"
+        subdir = str(cfg.hydra.sweep.subdir)
+        return sweep_dir / subdir if subdir and "None" not in subdir else sweep_dir
+    except Exception:  # noqa: BLE001
+        return sweep_dir
+
+
+def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
+    """The HPARAMS experiment of the sweep `config` (the multirun's config) describes, and where to write it;
+    None for other models than BagOfWordsMLP."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(
+        [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
+    intervals = {_short(o.get_key_element()): (float(o.value().start), float(o.value().end))
+                 for o in parsed if o.is_sweep_override() and not o.is_discrete_sweep()}
+    grid = [o for o in parsed if not o.is_sweep_override() or o.is_discrete_sweep()]
+    values, composed = defaultdict(list), {}
+    jobs = BasicSweeper.split_arguments(grid, None)[0]
+    for job in jobs:
+        rest = tuple(o for o in job if not o.startswith("seed="))  # the seed changes no other hyperparameter
+        if rest not in composed:
+            cfg = loader.load_sweep_config(config, list(rest))
+            if not str(OmegaConf.select(cfg, "model._target_")).endswith("BagOfWordsMLP"):
+                return None
+            composed[rest] = flat_hparams(cfg)
+        run = dict(composed[rest])
+        seed = next((o.split("=", 1)[1] for o in job if o.startswith("seed=")), None)
+        if seed is not None:
+            run["seed"] = int(seed) if seed.lstrip("-").isdigit() else seed
+        for key, value in run.items():
+            if key not in intervals:
+                values[key].append(value)
+    return experiment_summary(values, intervals), _first_run_dir(loader, config, jobs[0])
 
 
 def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
@@ -63,7 +250,8 @@ def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) ->
 
 
 def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
-    """Write <run dir>/metrics.json and print the one-screen summary."""
+    """Write <run dir>/metrics.json and print the one-screen summary. Epochs count from 1, as in the checkpoint
+    names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
     (out_dir / "metrics.json").write_text(json.dumps(record, indent=2))
     metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
 
@@ -72,17 +260,20 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
 
     lines = [f"== overfit: {record['variant']} (seed {cfg.seed}) =="]
     if "test/acc" in metrics:
-        tested = f"best checkpoint {Path(tested_ckpt).name}" if tested_ckpt else "final weights"
+        epoch = re.search(r"epoch_(\d+)", Path(tested_ckpt).name) if tested_ckpt else None
+        tested = (f"best checkpoint {Path(tested_ckpt).name}" + (f": epoch {int(epoch.group(1))}" if epoch else "")
+                  if tested_ckpt else f"final weights: epoch {record['epochs_run']}")
         lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}  ({tested})")
     if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 0:
         lines.append(f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch'] + 1}"
                      f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})")
-    other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time")}
+    other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time", "epoch")}
     if other:
         lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {v:.6g}" for k, v in sorted(other.items())))
     lines.append(f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
                  f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)")
-    lines.append(f"logs     {out_dir / 'tensorboard'}   (tensorboard --logdir {Path(cfg.paths.log_dir)})")
+    board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
+    lines.append(f"logs     {out_dir}   (tensorboard --logdir {board})")
     if checkpoint is not None and checkpoint.dirpath:
         lines.append(f"ckpts    {checkpoint.dirpath}  (resume: ckpt_path={Path(checkpoint.dirpath) / 'last.ckpt'})")
     print("\n".join(lines), flush=True)

@@ -20,6 +20,7 @@ from torchmetrics.classification import BinaryAccuracy
 
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.models.sparse_linear import SparseLinear
+from overfit.tracking import log_epoch
 
 STAGES = ("train", "val", "test")
 
@@ -87,9 +88,19 @@ class BagOfWordsMLP(L.LightningModule):
         return loss
 
     def _log_epoch(self, stage: str) -> float:
-        """Log the epoch's mean loss and accuracy (synced over DDP ranks by torchmetrics) and reset."""
+        """Log the epoch's mean loss and accuracy (synced over DDP ranks by torchmetrics) and reset.
+
+        Callbacks, the progress bar and train() read them as train/loss, val/acc, ... (trainer.callback_metrics);
+        TensorBoard gets them from tracking.log_epoch at step = epoch, as loss/train, acc/val, ... (only test/*
+        goes through Lightning's logging as well when there is no logger: what trainer.test() returns, for eval.py).
+        `epoch` (1-based) names the checkpoints: epoch_001.ckpt holds the weights after the first epoch.
+        """
         values = {kind: self.epoch_metrics[f"{stage}_{kind}"].compute() for kind in ("loss", "acc")}
-        self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test")
+        self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test",
+                      logger=stage == "test" and not self.trainer.loggers)
+        if stage != "test" and not self.trainer.sanity_checking:
+            self.log("epoch", float(self.current_epoch + 1), logger=False)
+        log_epoch(self.trainer, stage, {kind: float(v) for kind, v in values.items()})
         for kind in ("loss", "acc"):
             self.epoch_metrics[f"{stage}_{kind}"].reset()
         return float(values["acc"])
@@ -151,7 +162,7 @@ class BagOfWordsMLP(L.LightningModule):
             return
         if acc > self.best_val_acc:
             self.best_val_acc, self.best_val_epoch = acc, self.current_epoch
-        self.log("val/acc_best", self.best_val_acc)
+        self.log("val/acc_best", self.best_val_acc, logger=False)  # TensorBoard: tracking.log_hparams
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")

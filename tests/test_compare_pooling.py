@@ -206,3 +206,18 @@ def test_a_seed_twice_is_pooled_but_not_paired_and_said(tmp_path):
     assert dropout["n_paired"] == 0 and "seed 0 more than once" in dropout["problems"]
     assert len(warnings) == 1 and str(root / "d0_again" / "tensorboard") in warnings[0]
     assert "seed 0 more than once" in "\n".join(write_comparison(runs, tmp_path / "cmp")["warnings"])
+
+
+def test_a_sweep_definition_at_the_sweep_root_is_no_run(tmp_path):
+    """tracking.SweepHParams writes the sweep's HPARAMS definition alone into a dir (the sweep dir, for Optuna)."""
+    from torch.utils.tensorboard.writer import FileWriter
+
+    from overfit.tracking import experiment_summary
+
+    root = tmp_path / "sweep"
+    write_run(root / "b0", "baseline", 0, 0.80)
+    writer = FileWriter(str(root), filename_suffix=".hparams")
+    writer.add_summary(experiment_summary({"model.variant": ["baseline"], "seed": [0]}, {}))
+    writer.close()
+    runs = load_runs(root)
+    assert [r.name for r in runs] == ["b0"] and runs.warnings == []

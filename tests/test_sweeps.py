@@ -42,10 +42,10 @@ def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
     result = run_py("train.py", "-m", "hydra/launcher=submitit_local", "model=baseline,dropout",
                     *sweep_overrides(tiny_archive, tmp_path), f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [p.name for p in trial_dirs(sweep)] == ["0_baseline", "1_dropout"]
+    assert [p.name for p in trial_dirs(sweep)] == ["0_baseline_s0", "1_dropout_s0"]
     for run in trial_dirs(sweep):
         record = json.loads((run / "metrics.json").read_text())
-        assert record["variant"] == run.name.split("_", 1)[1] and 0.0 <= record["metrics"]["test/acc"] <= 1.0
+        assert record["variant"] == run.name.split("_", 1)[1].rsplit("_s", 1)[0] and 0.0 <= record["metrics"]["test/acc"] <= 1.0
         assert list(run.glob("events.out.tfevents.*"))
     assert list((sweep / ".submitit").rglob("*_result.pkl"))  # really went through submitit's job files
 

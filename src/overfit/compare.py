@@ -11,7 +11,8 @@ writes (names carry a rank, "00 model.variant", which is dropped here; falling b
 Curves are loss/train, acc/train, loss/val, acc/val at step = epoch (1-based), named train/loss ... here; test/acc
 sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stopping epoch). Older files (per-step
 train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
-HPARAMS definition (tracking.SweepHParams, at the sweep dir's root) is no run and is skipped.
+HPARAMS definition (tracking.SweepHParams puts it in the first run's dir, or in the sweep dir when that is not known
+at the start, as with Optuna) is no run and is skipped.
 
 Figures: per run (train vs val, the tested epoch marked), baseline vs each variant, all variants together
 (val_all_variants*.png: one colour per variant, one line style and marker per seed, the tested epoch starred where
@@ -580,7 +581,7 @@ def plot_all_variants(runs: list[Run], swept: list[str], out: Path) -> list[Path
         handles += [Line2D([], [], color="black", label=f"seed {seed}", **_seed_style(r, members))
                     for seed, r in {str(r.seed): r for r in sorted(members, key=lambda r: str(r.seed))}.items()]
         if any(r.restored_epoch for r in members):
-            handles.append(Line2D([], [], color="white", marker="*", markersize=12, markerfacecolor="gray",
+            handles.append(Line2D([], [], linestyle="none", marker="*", markersize=12, markerfacecolor="gray",
                                   markeredgecolor="black", label="tested epoch (early stopping)"))
         fig.legend(handles=handles, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
         fig.tight_layout(rect=(0, 0, 0.83, 1))

@@ -9,12 +9,14 @@ TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep thro
   at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
 - HPARAMS: TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name
   starts with its rank ("00 model.variant", "01 seed", ...). Each run writes its session (values, trial name); a
-  sweep writes ONE experiment definition at its root (SweepHParams), naming what differs and the metric columns
-  (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions.
+  sweep writes ONE experiment definition (SweepHParams, into its first run's dir), naming what differs and the
+  metric columns (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions;
+  with several (a logs dir of sweeps) it takes the first it finds: the columns of that sweep, every sweep's rows.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
@@ -119,7 +121,7 @@ def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> 
             info.domain_discrete.extend(sorted(set(seen)))
         else:
             info.type = _STRING
-            info.domain_discrete.extend(sorted({str(v) for v in seen}))
+            info.domain_discrete.extend(sorted({str(v) for v in seen}, key=_natural))
         infos.append(info)
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=title) for tag, title in METRICS]
     return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(hparam_infos=infos,
@@ -166,7 +168,7 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> No
 
 
 class SweepHParams(Callback):
-    """Hydra callback (conf/logger/tensorboard.yaml): a sweep's HPARAMS definition, written once at the sweep dir.
+    """Hydra callback (conf/logger/tensorboard.yaml): a sweep's HPARAMS definition, written once, at its start.
 
     The jobs' configs are composed the way the sweeper will (grid sweeps: every combination; a continuous range,
     as Optuna's, is its interval), which tells which hyperparameters differ and their values. Never stops a sweep:
@@ -187,6 +189,24 @@ class SweepHParams(Callback):
         except Exception as err:  # noqa: BLE001
             log.warning("no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
                         type(err).__name__, err)
+
+
+def _as_logged(value):
+    """A list given as a string (Optuna's choice("[16,16]")) as a run logs the list itself: "[16, 16]"."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return str(ast.literal_eval(value))
+        except (ValueError, SyntaxError):
+            pass
+    return value
+
+
+def _natural(value) -> tuple:
+    """Domain order: "[4, 4]" before "[16, 16]" (lists by their numbers), then text."""
+    try:
+        return (0, ast.literal_eval(value), "")
+    except (ValueError, SyntaxError, TypeError):
+        return (1, (), str(value))
 
 
 def _first_run_dir(loader, config: DictConfig, job: list[str]) -> Path:
@@ -211,7 +231,8 @@ def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     loader = GlobalHydra.instance().config_loader()
-    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=True)
+    params = config.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=True) if params else {}
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(
         [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
     intervals = {_short(o.get_key_element()): (float(o.value().start), float(o.value().end))
@@ -232,7 +253,7 @@ def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
             run["seed"] = int(seed) if seed.lstrip("-").isdigit() else seed
         for key, value in run.items():
             if key not in intervals:
-                values[key].append(value)
+                values[key].append(_as_logged(value))
     return experiment_summary(values, intervals), _first_run_dir(loader, config, jobs[0])
 
 

@@ -97,7 +97,7 @@ class BagOfWordsMLP(L.LightningModule):
         """
         values = {kind: self.epoch_metrics[f"{stage}_{kind}"].compute() for kind in ("loss", "acc")}
         self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test",
-                      logger=stage == "test" and not self.trainer.loggers)
+                      logger=None if stage == "test" and not self.trainer.loggers else False)  # None: True, unwarned
         if stage != "test" and not self.trainer.sanity_checking:
             self.log("epoch", float(self.current_epoch + 1), logger=False)
         log_epoch(self.trainer, stage, {kind: float(v) for kind, v in values.items()})

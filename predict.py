@@ -9,6 +9,7 @@ with no word of the checkpoint's vocabulary gets "-" and [no known word] instead
 Lines end at \\n (or \\r\\n); the file is UTF-8 (a BOM is dropped) or UTF-16/32 with a BOM.
 """
 
+import re
 import sys
 
 from overfit.checkpoints import load_classifier
@@ -29,6 +30,10 @@ def main(argv: list[str]) -> int:
             elif arg in ("-h", "--help"):
                 print(__doc__)
                 return 0
+            elif eq and " " not in arg and re.fullmatch(r"[A-Za-z_][\w.]*", key):
+                # `files=x.txt` (a typo) would otherwise be scored as a review; real reviews have spaces
+                raise OverfitError(f"{arg!r}: unknown setting {key}=; the settings are ckpt_path= and file= "
+                                   "(a review that is one word with '=' can go in a file= instead)")
             else:
                 reviews.append(arg)
         if not settings["ckpt_path"]:

@@ -393,3 +393,10 @@ def test_predict_file_one_row_per_line_in_order(cli):
     assert " ".join(rows[2].split()) == "2 - - [empty]"
     assert " ".join(rows[3].split()) == "3 - - [no known word] xyzzy plugh"
     assert rows[4].startswith("4   0.") and "negative  awful\\x85terrible waste" in rows[4]
+
+
+def test_a_mistyped_setting_is_not_scored_as_a_review(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown setting files=" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -218,3 +218,32 @@ def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_
     line = again.stderr.strip().splitlines()[-1]
     assert line.startswith("error: paths.output_dir=") and "already holds a run" in line and "ckpt_path=last" in line
     assert (tmp_path / "run" / "metrics.json").read_text() == before
+
+
+def test_resuming_with_another_variant_of_the_same_shapes_is_refused(tiny_archive, tmp_path):
+    first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = train_py("ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)  # model= left out
+    assert again.returncode == 2
+    line = again.stderr.strip().splitlines()[-1]
+    assert "trained with model variant=dropout, dropout=0.5" in line and "resume with model=dropout" in line
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["variant"] == "dropout"
+
+
+def test_a_refused_run_leaves_no_run_dir(tiny_archive, tmp_path):
+    out = train_py("seed=-1", *TINY, tmp_path=tmp_path, archive=tiny_archive, default_run_dir=True)
+    assert out.returncode == 2
+    assert not list((tmp_path / "logs" / "runs").glob("*")) if (tmp_path / "logs" / "runs").exists() else True
+
+
+def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_archive, tmp_path):
+    first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    line = next(ln for ln in first.stdout.splitlines() if ln.startswith("ckpts"))
+    command = line.split("(resume: python train.py ", 1)[1].rstrip(")").split()
+    assert "model=dropout" in command and "ckpt_path=last" in command
+    assert f"hydra.run.dir={tmp_path / 'run'}" in command
+    command = [("trainer.max_epochs=2" if o.startswith("trainer.max_epochs=") else o) for o in command]
+    again = subprocess.run([sys.executable, str(REPO / "train.py"), *command], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 2

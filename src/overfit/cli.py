@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -39,6 +40,7 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
+        _drop_empty_run_dir()
         sys.exit(2)
     except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
         print(f"interrupted: {stop}", file=sys.stderr, flush=True)
@@ -47,6 +49,17 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
         print("interrupted: Ctrl-C before training started or after it ended; nothing to resume",
               file=sys.stderr, flush=True)
         sys.exit(128 + signal.SIGINT)
+
+
+def _drop_empty_run_dir() -> None:
+    """A run refused before it did anything leaves no directory behind (only Hydra's .hydra/ and an empty log)."""
+    if not HydraConfig.initialized():
+        return
+    out = Path(HydraConfig.get().runtime.output_dir)
+    entries = list(out.iterdir()) if out.is_dir() else []
+    logs = [p for p in entries if p.suffix == ".log"]
+    if entries and all(p.name == ".hydra" or p in logs for p in entries) and all(p.stat().st_size == 0 for p in logs):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def accept_null_groups(argv: list[str], conf_dir: str | Path) -> list[str]:

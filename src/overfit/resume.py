@@ -104,7 +104,7 @@ def resolve(cfg: DictConfig) -> Candidate | None:
             cfg.ckpt_path = None
             return None
         _warn_skipped(broken, best)
-        log.info(f"ckpt_path=last: resuming from {best.path} ({best.epochs_done} epochs done)")
+        log.info(f"ckpt_path=last: newest intact checkpoint {best.path} ({best.epochs_done} epochs done)")
         cfg.ckpt_path = str(best.path)
         return best
     path = Path(asked)

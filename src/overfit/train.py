@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -54,6 +55,8 @@ def _train(cfg: DictConfig) -> float:
         print(finished, flush=True)
         return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
     resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
+    if resumed_from is not None:
+        log.info(f"resuming from {resumed_from.path} ({resumed_from.epochs_done} epochs done)")
     L.seed_everything(cfg.seed, workers=True)
     start = time.perf_counter()
 
@@ -145,6 +148,17 @@ def _check_resume_checkpoint(cfg: DictConfig) -> dict:
     """
     checkpoint = read_checkpoint(cfg.ckpt_path)
     saved = checkpoint.get("hyper_parameters", {})
+    # Same shapes are not the same model: baseline and dropout share every tensor shape.
+    asked = {k: OmegaConf.to_object(v) if OmegaConf.is_config(v) else v
+             for k, v in cfg.model.items() if k in ("variant", "hidden", "dropout", "rank")}
+    differ = {k: (saved[k], v) for k, v in asked.items() if k in saved and list(np.atleast_1d(saved[k])) !=
+              list(np.atleast_1d(v))}
+    if differ:
+        was = ", ".join(f"{k}={saved[k]}" for k in differ)
+        now = ", ".join(f"{k}={v}" for k, (_, v) in differ.items())
+        hint = f"model={saved['variant']}" if "variant" in differ else "the model settings it was trained with"
+        raise OverfitError(f"ckpt_path={cfg.ckpt_path}: trained with model {was}, this run asks for {now}; "
+                           f"resume with {hint} (and the rest of that run's overrides)")
     data_kwargs = {k: saved[k] for k in ("vocab_size", "matrix_shape") if k in saved}
     if "matrix_shape" in data_kwargs:  # the factorization: its singular values only set the optimum, not a shape
         data_kwargs["singular_values"] = [0.0] * min(data_kwargs["matrix_shape"])

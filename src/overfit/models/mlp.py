@@ -122,7 +122,7 @@ class BagOfWordsMLP(L.LightningModule):
         loss = self._shared_step(batch, "train")
         if not self.defer_nonfinite_check:
             if not torch.isfinite(loss):
-                self._non_finite(float(loss), self.global_step)
+                self._non_finite(float(loss.detach()), self.global_step)
             return loss
         # On a GPU `if not torch.isfinite(loss)` would stall every step waiting for the device. Instead the first
         # bad step and its loss are kept on the device and read once, at the epoch's end (before its checkpoint).

@@ -17,7 +17,19 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
+_CLAIMED: dict[str, str] = {}  # requested name -> the directory this process claimed for it
+
+
 def unique_dir(path: str) -> str:
+    # Once per process and name: Hydra and the search code resolve copies of the config that lack the resolver
+    # cache, and each fresh resolution must not claim (and leave behind) another empty directory.
+    if path in _CLAIMED:
+        return _CLAIMED[path]
+    _CLAIMED[path] = _claim(path)
+    return _CLAIMED[path]
+
+
+def _claim(path: str) -> str:
     base = Path(path)
     for n in range(10_000):
         candidate = base if n == 0 else base.with_name(f"{base.name}-{n}")

@@ -278,8 +278,12 @@ def _same_overrides() -> str:
 
     if not HydraConfig.initialized():
         return "<this run's overrides> "
+    from hydra.types import RunMode
+
     kept = [o for o in HydraConfig.get().overrides.task if not o.split("=", 1)[0].lstrip("+~").startswith(
         ("hydra.", "ckpt_path"))]
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # one job of a sweep: resume it alone, not the whole sweep
+        kept.append("hydra.mode=RUN")
     return "".join(f"{o} " for o in kept)
 
 

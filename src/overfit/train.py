@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -112,31 +113,24 @@ def _train(cfg: DictConfig) -> float:
     return metrics[key] if key else float("nan")
 
 
-class _report_interrupts:
+@contextmanager
+def _report_interrupts(trainer: L.Trainer, cfg: DictConfig, doing: str):
     """SIGTERM / Ctrl-C inside Lightning: a RunInterrupted naming the checkpoint to resume from, not exit 0.
 
     Lightning turns SIGTERM into `SIGTERMException`, a SystemExit with no code (exit status 0: a scheduler or
     `&&` would take the run for finished), and Ctrl-C into sys.exit(1) after its own message.
     """
-
-    def __init__(self, trainer: L.Trainer, cfg: DictConfig, doing: str):
-        self.trainer, self.cfg, self.doing = trainer, cfg, doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, err, tb) -> bool:
-        if kind is None or not issubclass(kind, (SystemExit, KeyboardInterrupt)):
-            return False
-        signum = signal.SIGTERM if self.trainer.received_sigterm else signal.SIGINT
-        ckpt_dir = resume.checkpoint_dir(self.cfg)
+    try:
+        yield
+    except (SystemExit, KeyboardInterrupt):
+        signum = signal.SIGTERM if trainer.received_sigterm else signal.SIGINT
+        ckpt_dir = resume.checkpoint_dir(cfg)
         found, _ = resume.newest_intact(ckpt_dir) if ckpt_dir else (None, {})
-        out_dir = OmegaConf.select(self.cfg, "paths.output_dir")
+        out_dir = OmegaConf.select(cfg, "paths.output_dir")
         where = (f"resume from {found.path.name} ({found.epochs_done} epochs done) with ckpt_path={found.path}, "
                  f"or ckpt_path=last hydra.run.dir={out_dir}"
                  if found else "no epoch had finished, so there is nothing to resume")
-        raise RunInterrupted(f"{signal.Signals(signum).name} during {self.doing} at step {self.trainer.global_step}: "
-                             f"{where}",
+        raise RunInterrupted(f"{signal.Signals(signum).name} during {doing} at step {trainer.global_step}: {where}",
                              signum) from None
 
 

@@ -1,6 +1,6 @@
 """Test a trained checkpoint on the IMDB test set.
 
-    python eval.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt
+python eval.py ckpt_path=logs/runs/<run>/checkpoints/last.ckpt
 """
 
 import sys

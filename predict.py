@@ -32,8 +32,10 @@ def main(argv: list[str]) -> int:
                 return 0
             elif eq and " " not in arg and re.fullmatch(r"[A-Za-z_][\w.]*", key):
                 # `files=x.txt` (a typo) would otherwise be scored as a review; real reviews have spaces
-                raise OverfitError(f"{arg!r}: unknown setting {key}=; the settings are ckpt_path= and file= "
-                                   "(a review that is one word with '=' can go in a file= instead)")
+                raise OverfitError(
+                    f"{arg!r}: unknown setting {key}=; the settings are ckpt_path= and file= "
+                    "(a review that is one word with '=' can go in a file= instead)"
+                )
             else:
                 reviews.append(arg)
         if not settings["ckpt_path"]:

@@ -61,9 +61,17 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "experiment=factorization", f"trainer.max_steps={args.steps}", f"paths.log_dir={tmp}",
-            f"paths.output_dir={tmp}/run", "trainer.enable_progress_bar=false", *args.overrides])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "experiment=factorization",
+                f"trainer.max_steps={args.steps}",
+                f"paths.log_dir={tmp}",
+                f"paths.output_dir={tmp}/run",
+                "trainer.enable_progress_bar=false",
+                *args.overrides,
+            ],
+        )
         dm = instantiate(cfg.data)
         dm.setup("fit")
         A = dm.matrix
@@ -74,12 +82,16 @@ def main() -> None:
             plain.append(plain_loop(A, cfg.model.rank, cfg.model.optimizer.lr, args.steps, cfg.seed))
             fit.append(lightning_fit(cfg))
     (p_s, p_loss), (f_s, f_loss, optimum) = min(plain), min(fit)
-    print(f"{args.steps} steps, {A.shape[0]}x{A.shape[1]} matrix, rank {cfg.model.rank}, lr {cfg.model.optimizer.lr}, "
-          f"{torch.get_num_threads()} torch threads (cpu_threads), best of {args.repeats}")
+    print(
+        f"{args.steps} steps, {A.shape[0]}x{A.shape[1]} matrix, rank {cfg.model.rank}, lr {cfg.model.optimizer.lr}, "
+        f"{torch.get_num_threads()} torch threads (cpu_threads), best of {args.repeats}"
+    )
     print(f"plain loop     {p_s:6.3f} s  ({1e3 * p_s / args.steps:.3f} ms/step)  final loss {p_loss:.6f}")
     print(f"Lightning fit  {f_s:6.3f} s  ({1e3 * f_s / args.steps:.3f} ms/step)  final loss {f_loss:.6f}")
-    print(f"optimum {optimum:.6f} (Eckart-Young), |loss difference| {abs(p_loss - f_loss):.2e}, "
-          f"Lightning / plain = {f_s / p_s:.1f}x")
+    print(
+        f"optimum {optimum:.6f} (Eckart-Young), |loss difference| {abs(p_loss - f_loss):.2e}, "
+        f"Lightning / plain = {f_s / p_s:.1f}x"
+    )
     if abs(p_loss - f_loss) > 1e-4:
         raise SystemExit("the two final losses disagree")
 

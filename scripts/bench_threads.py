@@ -25,9 +25,18 @@ SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end: pass"
 
 def fit_seconds(variant: str, epochs: int, threads: str, busy: bool, tmp: Path, overrides: list[str]) -> float:
     log_dir = Path(tempfile.mkdtemp(dir=tmp))
-    cmd = [sys.executable, str(REPO / "train.py"), f"model={variant}", f"trainer.max_epochs={epochs}",
-           f"cpu_threads={threads}", f"paths.log_dir={log_dir}", "trainer.enable_progress_bar=false",
-           "trainer.enable_model_summary=false", "test=false", *overrides]
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        f"model={variant}",
+        f"trainer.max_epochs={epochs}",
+        f"cpu_threads={threads}",
+        f"paths.log_dir={log_dir}",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "test=false",
+        *overrides,
+    ]
     spinner = subprocess.Popen([sys.executable, "-c", SPIN]) if busy else None
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
@@ -54,15 +63,33 @@ def main() -> None:
         cells = {}
         for busy in (False, True):
             for threads in ("auto", "1"):
-                times = [fit_seconds(args.variant, args.epochs, threads, busy, Path(tmp), args.overrides)
-                         for _ in range(args.repeats)]
+                times = [
+                    fit_seconds(args.variant, args.epochs, threads, busy, Path(tmp), args.overrides)
+                    for _ in range(args.repeats)
+                ]
                 cells[busy, threads] = times
-                print(f"{'busy' if busy else 'idle'} cpu_threads={threads:<4}  fit "
-                      + " / ".join(f"{t:.1f}" for t in times) + " s", flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?") if Path("/proc/cpuinfo").is_file() else "?"
-    print(f"\n{args.variant}, {args.epochs} epochs, median of {args.repeats}; {os.cpu_count()} cores ({cpu}), "
-          f"load average now {os.getloadavg()[0]:.1f}")
+                print(
+                    f"{'busy' if busy else 'idle'} cpu_threads={threads:<4}  fit "
+                    + " / ".join(f"{t:.1f}" for t in times)
+                    + " s",
+                    flush=True,
+                )
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else "?"
+    )
+    print(
+        f"\n{args.variant}, {args.epochs} epochs, median of {args.repeats}; {os.cpu_count()} cores ({cpu}), "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
     print("| machine | cpu_threads=auto | cpu_threads=1 | auto / 1 |\n|---|---|---|---|")
     for busy in (False, True):
         auto, one = statistics.median(cells[busy, "auto"]), statistics.median(cells[busy, "1"])

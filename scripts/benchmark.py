@@ -38,7 +38,8 @@ TARGET_EPOCHS = 20
 
 # ---- children: each prints one JSON line as its last line of stdout ----------------------------------------------
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return hydra_compose(config_name="train", overrides=overrides)
@@ -49,17 +50,22 @@ def child_data(overrides: list[str]) -> dict:
     start = time.perf_counter()
     import lightning  # noqa: F401  (what train.py imports before the data)
     import torch
-
     from hydra.utils import instantiate
 
     import overfit.models.mlp  # noqa: F401
+
     imported, cpu = time.perf_counter(), time.process_time()
     datamodule = instantiate(compose(overrides).data)
     datamodule.prepare_data()
     datamodule.setup("fit")
     done = time.perf_counter()
-    return {"import_s": imported - start, "data_s": done - imported, "data_cpu_s": time.process_time() - cpu,
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
+    return {
+        "import_s": imported - start,
+        "data_s": done - imported,
+        "data_cpu_s": time.process_time() - cpu,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def child_dense(overrides: list[str], epochs: int) -> dict:
@@ -132,8 +138,14 @@ def run(cmd: list[str], workdir: Path, name: str) -> tuple[dict | None, float, f
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores"
 
 
@@ -149,8 +161,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 epochs: a smoke run; train targets scaled to match")
     parser.add_argument("--skip-dense", action="store_true", help="skip the dense reference loop")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="train.py runs per variant, default 3 (1 with --quick); the table shows the median")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="train.py runs per variant, default 3 (1 with --quick); the table shows the median",
+    )
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for every child (default: torch's choice)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp dir with every child's output and run")
     parser.add_argument("--child", choices=["data", "dense"], help=argparse.SUPPRESS)
@@ -174,11 +190,13 @@ def main() -> None:
     cache = [f"paths.data_dir={workdir / 'data'}"]
     cold, _, cold_rss = run(me + ["--child", "data"] + args.overrides + cache, workdir, "cold")
     warm, _, warm_rss = run(me + ["--child", "data"] + args.overrides + cache, workdir, "warm")
-    rows += [("import torch + lightning + overfit", warm["import_s"], "s", None, None),
-             ("archive -> features, cold", cold["data_s"], "s", TARGETS["cold_s"], NOTEBOOK["cold_s"]),
-             ("  CPU time of the above (less sensitive to load)", cold["data_cpu_s"], "s", None, None),
-             ("archive -> features, warm (cached)", warm["data_s"], "s", TARGETS["warm_s"], None),
-             ("peak RSS, cold data prep alone", cold_rss, "GB", None, None)]
+    rows += [
+        ("import torch + lightning + overfit", warm["import_s"], "s", None, None),
+        ("archive -> features, cold", cold["data_s"], "s", TARGETS["cold_s"], NOTEBOOK["cold_s"]),
+        ("  CPU time of the above (less sensitive to load)", cold["data_cpu_s"], "s", None, None),
+        ("archive -> features, warm (cached)", warm["data_s"], "s", TARGETS["warm_s"], None),
+        ("peak RSS, cold data prep alone", cold_rss, "GB", None, None),
+    ]
     print(f"  data: cold {cold['data_s']:.1f} s, warm {warm['data_s']:.2f} s (load {load()})", flush=True)
 
     scale = epochs / TARGET_EPOCHS  # --quick: the train targets shrink with the epochs
@@ -189,8 +207,15 @@ def main() -> None:
             # The very first run starts from an empty cache: its peak RSS is that of a whole first train.py run.
             data_dir = workdir / ("data_first_run" if i == repeat == 0 else "data")
             log_dir = workdir / f"logs_{variant}_{repeat}"
-            cmd = [sys.executable, "train.py", f"model={variant}", f"trainer.max_epochs={epochs}",
-                   f"paths.log_dir={log_dir}", f"paths.data_dir={data_dir}", "trainer.enable_progress_bar=false"]
+            cmd = [
+                sys.executable,
+                "train.py",
+                f"model={variant}",
+                f"trainer.max_epochs={epochs}",
+                f"paths.log_dir={log_dir}",
+                f"paths.data_dir={data_dir}",
+                "trainer.enable_progress_bar=false",
+            ]
             cmd += args.overrides
             _, wall, rss = run(cmd, workdir, f"train_{variant}_{repeat}")
             record = json.loads(next(log_dir.glob("runs/*/metrics.json")).read_text())
@@ -198,34 +223,56 @@ def main() -> None:
             fits.append(record["metrics"]["time/train_s"])
             walls.append(wall)
             peak = max(peak, rss)
-            print(f"  train.py model={variant}: fit {fits[-1]:.1f} s, whole run {wall:.1f} s, "
-                  f"peak RSS {rss:.2f} GB (load {load()})", flush=True)
+            print(
+                f"  train.py model={variant}: fit {fits[-1]:.1f} s, whole run {wall:.1f} s, "
+                f"peak RSS {rss:.2f} GB (load {load()})",
+                flush=True,
+            )
         target = TARGETS["train_s"].get(variant)
         n = len(fits)
-        rows += [(f"train {variant}, {epochs} epochs (train.py{f', median of {n}' if n > 1 else ''})",
-                  statistics.median(fits), "s", target and target * scale,
-                  NOTEBOOK["train_s"].get(variant) if scale == 1 else None)]
+        rows += [
+            (
+                f"train {variant}, {epochs} epochs (train.py{f', median of {n}' if n > 1 else ''})",
+                statistics.median(fits),
+                "s",
+                target and target * scale,
+                NOTEBOOK["train_s"].get(variant) if scale == 1 else None,
+            )
+        ]
         if n > 1:
-            rows += [(f"  fastest of the {n}", min(fits), "s", None, None),
-                     (f"  slowest of the {n}", max(fits), "s", None, None)]
-        rows += [(f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None,
-                  None), (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None)]
+            rows += [
+                (f"  fastest of the {n}", min(fits), "s", None, None),
+                (f"  slowest of the {n}", max(fits), "s", None, None),
+            ]
+        rows += [
+            (f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None, None),
+            (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None),
+        ]
     rows.insert(5, ("peak RSS, whole train.py run", peak, "GB", TARGETS["rss_gb"], NOTEBOOK["rss_gb"]))
 
     if not args.skip_dense:
         for variant in args.variants:
-            dense, _, rss = run(me + ["--child", "dense", f"--epochs={epochs}", f"model={variant}"] + args.overrides
-                                + cache, workdir, f"dense_{variant}")
+            dense, _, rss = run(
+                me + ["--child", "dense", f"--epochs={epochs}", f"model={variant}"] + args.overrides + cache,
+                workdir,
+                f"dense_{variant}",
+            )
             ratio = dense["train_s"] / runs[variant]["time/train_s"]
-            rows += [(f"dense loop {variant}, {epochs} epochs", dense["train_s"], "s", None, None),
-                     (f"  test accuracy {variant}, dense loop", dense["test_acc"], "", None, None),
-                     (f"  speed-up of train.py over dense, {variant}", ratio, "x", None, None),
-                     (f"  peak RSS dense loop {variant}", rss, "GB", None, None)]
+            rows += [
+                (f"dense loop {variant}, {epochs} epochs", dense["train_s"], "s", None, None),
+                (f"  test accuracy {variant}, dense loop", dense["test_acc"], "", None, None),
+                (f"  speed-up of train.py over dense, {variant}", ratio, "x", None, None),
+                (f"  peak RSS dense loop {variant}", rss, "GB", None, None),
+            ]
             print(f"  dense {variant}: {dense['train_s']:.1f} s, {rss:.2f} GB (load {load()})", flush=True)
 
     loads.append(load())
-    print_table(rows, f"{machine()}, torch {cold['torch']} ({cold['threads']} threads), {epochs} epochs, "
-                      f"load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end", args.markdown)
+    print_table(
+        rows,
+        f"{machine()}, torch {cold['torch']} ({cold['threads']} threads), {epochs} epochs, "
+        f"load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end",
+        args.markdown,
+    )
     if not args.keep:
         import shutil
 
@@ -241,9 +288,16 @@ def print_table(rows: list, caption: str, markdown: bool) -> None:
         return f"{value:.2f} {unit}" if unit in ("GB", "x") or value < 10 else f"{value:.1f} {unit}"
 
     header = ["figure", "value", "target", "result", "notebook"]
-    body = [[name, fmt(value, unit), f"<= {fmt(target, unit)}" if target else "",
-             ("pass" if value <= target else "FAIL") if target else "", fmt(notebook, unit)]
-            for name, value, unit, target, notebook in rows]
+    body = [
+        [
+            name,
+            fmt(value, unit),
+            f"<= {fmt(target, unit)}" if target else "",
+            ("pass" if value <= target else "FAIL") if target else "",
+            fmt(notebook, unit),
+        ]
+        for name, value, unit, target, notebook in rows
+    ]
     if markdown:
         print(f"\n{caption}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         for row in body:

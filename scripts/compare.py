@@ -23,8 +23,10 @@ from overfit.errors import OverfitError
 def newest_sweep(logs: Path = Path("logs")) -> Path:
     sweeps = sorted(p for p in (logs / "multiruns").glob("*") if p.is_dir())
     if not sweeps:
-        raise OverfitError(f"no sweep under {logs / 'multiruns'}; run `python train.py experiment=regularization` "
-                           "first or pass a dir: python scripts/compare.py <dir>")
+        raise OverfitError(
+            f"no sweep under {logs / 'multiruns'}; run `python train.py experiment=regularization` "
+            "first or pass a dir: python scripts/compare.py <dir>"
+        )
     return sweeps[-1]
 
 
@@ -32,10 +34,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dir", nargs="?", type=Path, help="sweep, run or logs dir (default: newest logs/multiruns/*)")
     parser.add_argument("--out", type=Path, help="where figures and tables go (default: <dir>/comparison)")
-    parser.add_argument("--reference", default=REFERENCE,
-                        help=f"variant the paired differences are taken against (default: {REFERENCE})")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 2 when anything could not be read (the tables and figures are still written)")
+    parser.add_argument(
+        "--reference",
+        default=REFERENCE,
+        help=f"variant the paired differences are taken against (default: {REFERENCE})",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when anything could not be read (the tables and figures are still written)",
+    )
     args = parser.parse_args(argv)
     try:
         root = args.dir or newest_sweep()
@@ -57,8 +65,10 @@ def main(argv=None) -> int:
     if written["warnings"]:
         print(f"{len(written['warnings'])} warning(s): see stderr or {tables['warnings.txt']}")
         if args.strict:
-            print(f"error: {len(written['warnings'])} warning(s) and --strict: see {tables['warnings.txt']}",
-                  file=sys.stderr)
+            print(
+                f"error: {len(written['warnings'])} warning(s) and --strict: see {tables['warnings.txt']}",
+                file=sys.stderr,
+            )
             return 2
     return 0
 

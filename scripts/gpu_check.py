@@ -48,8 +48,19 @@ def ensure_packages(wheels: Path | None) -> None:
         raise SystemExit(f"error: missing {missing}: pass --wheels <dir of wheels> (no network is assumed)")
     if missing:
         wanted = {"hydra": "hydra-core", "antlr4": "antlr4-python3-runtime", "sklearn": "scikit-learn"}
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
-                        *[wanted.get(m, m) for m in missing]], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                *[wanted.get(m, m) for m in missing],
+            ],
+            check=True,
+        )
 
 
 def env(hide_gpu: bool = False) -> dict:
@@ -66,8 +77,16 @@ def run(cmd: list[str], hide_gpu: bool = False, timeout: int = 600) -> subproces
 
 
 def train(variant: str, accelerator: str, run_dir: Path, common: list[str], *extra: str) -> dict:
-    cmd = [sys.executable, "train.py", f"model={variant}", f"trainer.accelerator={accelerator}",
-           f"hydra.run.dir={run_dir}", "+callbacks.gpu_memory._target_=gpu_check.PeakMemory", *common, *extra]
+    cmd = [
+        sys.executable,
+        "train.py",
+        f"model={variant}",
+        f"trainer.accelerator={accelerator}",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.gpu_memory._target_=gpu_check.PeakMemory",
+        *common,
+        *extra,
+    ]
     done = run(cmd)
     if done.returncode != 0:
         return {}
@@ -91,22 +110,38 @@ def main() -> None:
     if gpu and not torch.cuda.is_available():
         raise SystemExit("error: torch sees no CUDA GPU here; run on a GPU machine or pass --no-gpu")
     name = torch.cuda.get_device_name(0) if gpu else "none"
-    print(f"GPU check: {name}, torch {torch.__version__} (CUDA {torch.version.cuda}), "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores", flush=True)
+    print(
+        f"GPU check: {name}, torch {torch.__version__} (CUDA {torch.version.cuda}), "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores",
+        flush=True,
+    )
     tmp = Path(tempfile.mkdtemp(prefix="gpu_check_"))
-    common = [f"data.archive={args.archive.resolve()}", "data.sha256=null", f"paths.data_dir={tmp / 'data'}",
-              f"paths.log_dir={tmp / 'logs'}", f"trainer.max_epochs={args.epochs}",
-              "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    common = [
+        f"data.archive={args.archive.resolve()}",
+        "data.sha256=null",
+        f"paths.data_dir={tmp / 'data'}",
+        f"paths.log_dir={tmp / 'logs'}",
+        f"trainer.max_epochs={args.epochs}",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
     start = time.perf_counter()
     tests = run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests"])
     print(f"gpu tests: {tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else 'no output'}", flush=True)
 
     rows = {}
     for variant in VARIANTS:
-        on = {dev: train(variant, dev, tmp / f"{variant}_{dev}", common) for dev in (("gpu", "cpu") if gpu else ("cpu",))}
+        on = {
+            dev: train(variant, dev, tmp / f"{variant}_{dev}", common) for dev in (("gpu", "cpu") if gpu else ("cpu",))
+        }
         rows[variant] = on
-        print(f"  {variant}: " + ", ".join(f"{d} fit {r.get('metrics', {}).get('time/train_s', float('nan')):.1f} s"
-                                          for d, r in on.items()), flush=True)
+        print(
+            f"  {variant}: "
+            + ", ".join(
+                f"{d} fit {r.get('metrics', {}).get('time/train_s', float('nan')):.1f} s" for d, r in on.items()
+            ),
+            flush=True,
+        )
     device = "gpu" if gpu else "cpu"
     again = train("dropout", device, tmp / "dropout_again", common)
     first = rows["dropout"][device].get("metrics", {})
@@ -114,25 +149,43 @@ def main() -> None:
 
     ckpt = tmp / f"dropout_{device}" / "checkpoints" / "last.ckpt"
     evaluated = run([sys.executable, "eval.py", f"ckpt_path={ckpt}", *common[:4]], hide_gpu=True)
-    predicted = run([sys.executable, "predict.py", f"ckpt_path={ckpt}", "A moving, brilliant film.", "Dull."],
-                    hide_gpu=True)
-    resumed = run([sys.executable, "train.py", "model=dropout", f"ckpt_path={ckpt}", *common[:4],
-                   f"trainer.max_epochs={args.epochs + 2}", "trainer.enable_progress_bar=false",
-                   "trainer.enable_model_summary=false", f"hydra.run.dir={tmp / 'resumed_on_cpu'}"], hide_gpu=True)
+    predicted = run(
+        [sys.executable, "predict.py", f"ckpt_path={ckpt}", "A moving, brilliant film.", "Dull."], hide_gpu=True
+    )
+    resumed = run(
+        [
+            sys.executable,
+            "train.py",
+            "model=dropout",
+            f"ckpt_path={ckpt}",
+            *common[:4],
+            f"trainer.max_epochs={args.epochs + 2}",
+            "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false",
+            f"hydra.run.dir={tmp / 'resumed_on_cpu'}",
+        ],
+        hide_gpu=True,
+    )
 
     print("\n| variant | fit GPU (s) | fit CPU (s) | test acc GPU | test acc CPU | peak GPU memory (MB) |")
     print("|---|---|---|---|---|---|")
     for variant, on in rows.items():
-        def cell(dev, key, fmt):
+
+        def cell(dev, key, fmt, on=on):
             value = on.get(dev, {}).get("metrics", {}).get(key) if key != "peak_mb" else on.get(dev, {}).get(key)
             return "-" if value is None else format(value, fmt)
-        print(f"| {variant} | {cell('gpu', 'time/train_s', '.1f')} | {cell('cpu', 'time/train_s', '.1f')} | "
-              f"{cell('gpu', 'test/acc', '.4f')} | {cell('cpu', 'test/acc', '.4f')} | {cell('gpu', 'peak_mb', '.0f')} |")
+
+        print(
+            f"| {variant} | {cell('gpu', 'time/train_s', '.1f')} | {cell('cpu', 'time/train_s', '.1f')} | "
+            f"{cell('gpu', 'test/acc', '.4f')} | {cell('cpu', 'test/acc', '.4f')} | {cell('gpu', 'peak_mb', '.0f')} |"
+        )
     gpu_fit = sum(on.get("gpu", {}).get("wall_s", 0.0) for on in rows.values())
     print(f"\nsix-variant sweep on the GPU, one process per run, wall incl. test: {gpu_fit:.1f} s" if gpu else "")
     print(f"rerun of dropout gives the same metrics: {same}")
-    print(f"GPU-trained checkpoint with the GPU hidden: eval rc={evaluated.returncode}, "
-          f"predict rc={predicted.returncode}, resume rc={resumed.returncode}")
+    print(
+        f"GPU-trained checkpoint with the GPU hidden: eval rc={evaluated.returncode}, "
+        f"predict rc={predicted.returncode}, resume rc={resumed.returncode}"
+    )
     print(f"gpu tests rc={tests.returncode}; whole check {time.perf_counter() - start:.0f} s; files in {tmp}")
 
 

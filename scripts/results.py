@@ -23,12 +23,19 @@ from overfit.results import STUDIES, duration, newest_sweeps, study_of, write_re
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for study in STUDIES:
-        parser.add_argument(f"--{study.replace('_', '-')}", type=Path, metavar="DIR",
-                            help=f"the {study} sweep dir (default: the newest under <logs>/multiruns)")
+        parser.add_argument(
+            f"--{study.replace('_', '-')}",
+            type=Path,
+            metavar="DIR",
+            help=f"the {study} sweep dir (default: the newest under <logs>/multiruns)",
+        )
     parser.add_argument("--logs", type=Path, default=Path("logs"), help="where to look for sweeps (default: logs)")
     parser.add_argument("--out", type=Path, default=Path("docs/results"), help="default: docs/results")
-    parser.add_argument("--readme", default="README.md",
-                        help="README whose marked results block is replaced (default: README.md; none: '')")
+    parser.add_argument(
+        "--readme",
+        default="README.md",
+        help="README whose marked results block is replaced (default: README.md; none: '')",
+    )
     parser.add_argument("--partial", action="store_true", help="write what there is when a study has no sweep")
     args = parser.parse_args(argv)
     try:
@@ -43,9 +50,11 @@ def main(argv=None) -> int:
                 sweeps[study] = given
         missing = [s for s in STUDIES if s not in sweeps]
         if missing and not args.partial:
-            raise OverfitError(f"no {', '.join(missing)} sweep under {args.logs / 'multiruns'}: run "
-                               + "; ".join(f"python train.py experiment={s}" for s in missing)
-                               + " (or pass --partial)")
+            raise OverfitError(
+                f"no {', '.join(missing)} sweep under {args.logs / 'multiruns'}: run "
+                + "; ".join(f"python train.py experiment={s}" for s in missing)
+                + " (or pass --partial)"
+            )
         for study in STUDIES:
             print(f"{study:<15} {sweeps.get(study, '-- none (skipped)')}")
         written = write_results(sweeps, args.out, Path(args.readme) if args.readme else None)
@@ -55,10 +64,14 @@ def main(argv=None) -> int:
     for warning in written["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     for s in written["sweeps"]:
-        print(f"{s.study:<15} {s.runs} runs, {duration(s.span_s)} wall (runs: {duration(s.wall_s)}, "
-              f"fit {duration(s.train_s)})" + (f", {len(s.unfinished)} unfinished" if s.unfinished else ""))
-    print(f"wrote {len(written['files'])} files to {args.out}"
-          + (f"; updated the results block of {written['readme']}" if written["readme"] else ""))
+        print(
+            f"{s.study:<15} {s.runs} runs, {duration(s.span_s)} wall (runs: {duration(s.wall_s)}, "
+            f"fit {duration(s.train_s)})" + (f", {len(s.unfinished)} unfinished" if s.unfinished else "")
+        )
+    print(
+        f"wrote {len(written['files'])} files to {args.out}"
+        + (f"; updated the results block of {written['readme']}" if written["readme"] else "")
+    )
     return 0
 
 

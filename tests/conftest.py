@@ -18,8 +18,10 @@ SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1_labeled.
 
 POSITIVE = "great wonderful superb loved brilliant moving excellent masterpiece charming delightful".split()
 NEGATIVE = "awful boring terrible waste worst dull poorly mess stupid disappointing".split()
-NEUTRAL = ("the a movie film plot actor scene story it was and of to is this that with for as but "
-           "director camera music ending character time").split()
+NEUTRAL = (
+    "the a movie film plot actor scene story it was and of to is this that with for as but "
+    "director camera music ending character time"
+).split()
 
 
 def review_text(rng: random.Random, label: int, length: int = 40) -> str:
@@ -33,8 +35,9 @@ def review_text(rng: random.Random, label: int, length: int = 40) -> str:
     return text[:1].upper() + text[1:] + ".<br /><br />Really, " + rng.choice(own) + "!"
 
 
-def make_imdb_archive(path: Path, per_class: int = 60, seed: int = 0, splits=("train", "test"),
-                      extra: dict[str, str] | None = None) -> Path:
+def make_imdb_archive(
+    path: Path, per_class: int = 60, seed: int = 0, splits=("train", "test"), extra: dict[str, str] | None = None
+) -> Path:
     """Write a .tar.gz in the official layout: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt,
     plus an unsup/ folder and other files that readers must skip."""
     rng = random.Random(seed)
@@ -96,4 +99,3 @@ def tiny_overrides(archive: Path, tmp_path: Path, epochs: int = 1) -> list[str]:
 def train_cfg(tiny_archive, tmp_path):
     """`train_cfg("model=dropout", ...)` -> a composed, shrunk config writing under tmp_path."""
     return lambda *overrides, epochs=1: compose_train(tiny_overrides(tiny_archive, tmp_path, epochs) + list(overrides))
-

@@ -12,21 +12,50 @@ from conftest import REPO, make_imdb_archive
 
 def test_benchmark_quick_prints_a_numeric_table(tmp_path):
     archive = make_imdb_archive(tmp_path / "tiny_aclImdb.tar.gz")
-    tiny = [f"data.archive={archive}", "data.sha256=null", "data.val_size=40", "data.batch_size=16",
-            "data.vocab_size=50", "trainer.enable_model_summary=false"]
-    args = ["--quick", "--epochs=1", "--repeats=2", "--skip-dense", "--threads=1", "--variants", "baseline", "--markdown"]
-    result = subprocess.run([sys.executable, "scripts/benchmark.py", *args, *tiny], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+    tiny = [
+        f"data.archive={archive}",
+        "data.sha256=null",
+        "data.val_size=40",
+        "data.batch_size=16",
+        "data.vocab_size=50",
+        "trainer.enable_model_summary=false",
+    ]
+    args = [
+        "--quick",
+        "--epochs=1",
+        "--repeats=2",
+        "--skip-dense",
+        "--threads=1",
+        "--variants",
+        "baseline",
+        "--markdown",
+    ]
+    result = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", *args, *tiny], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {cells[0]: cells[1:] for line in result.stdout.splitlines() if line.startswith("| ")
-            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
-    for figure in ["archive -> features, cold", "archive -> features, warm (cached)", "peak RSS, whole train.py run",
-                   "train baseline, 1 epochs (train.py, median of 2)", "fastest of the 2", "slowest of the 2",
-                   "test accuracy baseline"]:
+    rows = {
+        cells[0]: cells[1:]
+        for line in result.stdout.splitlines()
+        if line.startswith("| ")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    for figure in [
+        "archive -> features, cold",
+        "archive -> features, warm (cached)",
+        "peak RSS, whole train.py run",
+        "train baseline, 1 epochs (train.py, median of 2)",
+        "fastest of the 2",
+        "slowest of the 2",
+        "test accuracy baseline",
+    ]:
         assert figure in rows, f"{figure!r} missing from:\n{result.stdout}"
         assert re.fullmatch(r"\d+\.\d+( s| GB| x)?", rows[figure][0]), (figure, rows[figure])
     assert rows["peak RSS, whole train.py run"][2] in ("pass", "FAIL")
     assert 0.0 <= float(rows["test accuracy baseline"][0]) <= 1.0
     seconds = {k: float(rows[k][0].split()[0]) for k in ("fastest of the 2", "slowest of the 2")}
-    assert seconds["fastest of the 2"] <= float(rows["train baseline, 1 epochs (train.py, median of 2)"][0].split()[0]) \
+    assert (
+        seconds["fastest of the 2"]
+        <= float(rows["train baseline, 1 epochs (train.py, median of 2)"][0].split()[0])
         <= seconds["slowest of the 2"]
+    )

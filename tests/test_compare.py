@@ -14,9 +14,9 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from conftest import REPO, tiny_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, tiny_overrides
 from overfit.compare import VARIANTS, load_runs, read_hparams
 from overfit.train import train
 
@@ -34,8 +34,13 @@ def sweep_overrides(archive: Path, tmp: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def sweep(tiny_archive, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("regularization")
-    result = run_py("train.py", "experiment=regularization", "seeds=1", *sweep_overrides(tiny_archive, tmp),
-                    f"hydra.sweep.dir={tmp / 'sweep'}")
+    result = run_py(
+        "train.py",
+        "experiment=regularization",
+        "seeds=1",
+        *sweep_overrides(tiny_archive, tmp),
+        f"hydra.sweep.dir={tmp / 'sweep'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "sweep"
 
@@ -59,8 +64,16 @@ def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
         # the sweep's one experiment definition lies in the first run's dir; the others hold their session only
         assert bool(metric_tags) == (i == 0) and metric_tags[:2] == (["test/acc", "test/loss"] if i == 0 else [])
         # the HPARAMS tab reads each metric from the run's scalars under the same tag
-        assert {"test/acc", "test/loss", "val/acc_best", "time/train_s", "loss/val", "acc/val", "loss/train",
-                "acc/train"} == set(acc.Tags()["scalars"])
+        assert {
+            "test/acc",
+            "test/loss",
+            "val/acc_best",
+            "time/train_s",
+            "loss/val",
+            "acc/val",
+            "loss/train",
+            "acc/train",
+        } == set(acc.Tags()["scalars"])
 
 
 def test_compare_writes_figures_and_table(sweep, tmp_path):
@@ -71,8 +84,11 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
     assert "warning" not in result.stderr + result.stdout and not (out / "warnings.txt").exists()
 
     pngs = sorted(p.name for p in out.glob("*.png"))
-    expected = ([f"curves_{v}.png" for v in VARIANTS] + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
-                + ["train_loss_baseline_vs_big.png", "curves_pooled.png", "val_all_variants.png"])
+    expected = (
+        [f"curves_{v}.png" for v in VARIANTS]
+        + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
+        + ["train_loss_baseline_vs_big.png", "curves_pooled.png", "val_all_variants.png"]
+    )
     assert pngs == sorted(expected)
     for name in pngs:
         image = matplotlib.image.imread(out / name)  # a valid PNG, not just a file
@@ -109,8 +125,13 @@ def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert "found 2 run(s)" in result.stdout
     pngs = sorted(p.name for p in (subset / "comparison").glob("*.png"))
-    assert pngs == ["curves_baseline.png", "curves_dropout.png", "curves_pooled.png", "val_all_variants.png",
-                    "val_loss_baseline_vs_dropout.png"]
+    assert pngs == [
+        "curves_baseline.png",
+        "curves_dropout.png",
+        "curves_pooled.png",
+        "val_all_variants.png",
+        "val_loss_baseline_vs_dropout.png",
+    ]
     # re-running ignores its own output dir
     again = run_py("scripts/compare.py", str(subset))
     assert again.returncode == 0 and "found 2 run(s)" in again.stdout

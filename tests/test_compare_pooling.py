@@ -17,25 +17,54 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 from overfit.compare import load_runs, pool_runs, write_comparison
 from overfit.stats import mean_ci95
 
-HIDDEN = {"baseline": "[16, 16]", "small": "[4, 4]", "big": "[512, 512]", "l2": "[16, 16]", "dropout": "[16, 16]",
-          "early_stopping": "[16, 16]"}
+HIDDEN = {
+    "baseline": "[16, 16]",
+    "small": "[4, 4]",
+    "big": "[512, 512]",
+    "l2": "[16, 16]",
+    "dropout": "[16, 16]",
+    "early_stopping": "[16, 16]",
+}
 
 
-def write_run(run_dir: Path, variant: str, seed: int, test_acc: float, *, val_acc=(0.6, 0.7), train_acc=(0.7, 0.9),
-              val_loss=(0.6, 0.5), train_loss=(0.5, 0.3), test_loss: float = 0.4, **extra) -> Path:
+def write_run(
+    run_dir: Path,
+    variant: str,
+    seed: int,
+    test_acc: float,
+    *,
+    val_acc=(0.6, 0.7),
+    train_acc=(0.7, 0.9),
+    val_loss=(0.6, 0.5),
+    train_loss=(0.5, 0.3),
+    test_loss: float = 0.4,
+    **extra,
+) -> Path:
     """A finished run: per-epoch curves, test metrics and the HPARAMS summary, as overfit.train leaves them."""
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     for epoch, (vl, va, tl, ta) in enumerate(zip(val_loss, val_acc, train_loss, train_acc)):
         step = 5 * epoch + 4
-        for tag, value in (("val/loss", vl), ("val/acc", va), ("epoch", epoch), ("train/loss", tl),
-                           ("train/acc", ta), ("epoch", epoch)):
+        for tag, value in (
+            ("val/loss", vl),
+            ("val/acc", va),
+            ("epoch", epoch),
+            ("train/loss", tl),
+            ("train/acc", ta),
+            ("epoch", epoch),
+        ):
             writer.add_scalar(tag, value, step)
     step = 5 * len(val_loss)
     for tag, value in (("test/loss", test_loss), ("test/acc", test_acc), ("epoch", len(val_loss) - 1)):
         writer.add_scalar(tag, value, step)
     writer.add_scalar("time/train_s", 1.5, 0)
-    params = {"model.variant": variant, "model.hidden": HIDDEN.get(variant, "[16, 16]"), "model.dropout": 0.0,
-              "model.optimizer.lr": 0.001, "data.batch_size": 512, "seed": seed}
+    params = {
+        "model.variant": variant,
+        "model.hidden": HIDDEN.get(variant, "[16, 16]"),
+        "model.dropout": 0.0,
+        "model.optimizer.lr": 0.001,
+        "data.batch_size": 512,
+        "seed": seed,
+    }
     params.update({k.replace("__", "."): v for k, v in extra.items()})
     for summary in hparams_summary(params, {"test/acc": test_acc, "test/loss": test_loss}):
         writer._get_file_writer().add_summary(summary)
@@ -65,8 +94,15 @@ def seeds_sweep(tmp_path) -> Path:
     """baseline and l2 on three seeds each, dropout on one seed."""
     root = tmp_path / "sweep"
     for seed, acc in enumerate((0.80, 0.82, 0.84)):
-        write_run(root / f"b{seed}", "baseline", seed, acc, val_acc=(0.6, 0.7 + seed / 100),
-                  train_acc=(0.7, 0.9 + seed / 50), val_loss=(0.6, 0.5 - seed / 10))
+        write_run(
+            root / f"b{seed}",
+            "baseline",
+            seed,
+            acc,
+            val_acc=(0.6, 0.7 + seed / 100),
+            train_acc=(0.7, 0.9 + seed / 50),
+            val_loss=(0.6, 0.5 - seed / 10),
+        )
     for seed, acc in enumerate((0.83, 0.86, 0.85)):
         write_run(root / f"l{seed}", "l2", seed, acc)
     write_run(root / "d0", "dropout", 0, 0.81)
@@ -111,9 +147,22 @@ def test_pooled_tables_written(seeds_sweep, tmp_path):
     assert written["warnings"] == [] and not (tmp_path / "cmp" / "warnings.txt").exists()
     rows = list(csv.DictReader(open(tmp_path / "cmp" / "pooled.csv")))
     assert [r["group"] for r in rows] == ["baseline", "l2", "dropout"]
-    for column in ("n", "test_acc_mean", "test_acc_ci95", "test_loss_mean", "test_loss_ci95", "best_val_acc_mean",
-                   "best_val_acc_ci95", "min_val_loss_mean", "min_val_loss_ci95", "gap_mean", "gap_ci95",
-                   "test_acc_diff_mean", "test_acc_diff_ci95", "n_paired"):
+    for column in (
+        "n",
+        "test_acc_mean",
+        "test_acc_ci95",
+        "test_loss_mean",
+        "test_loss_ci95",
+        "best_val_acc_mean",
+        "best_val_acc_ci95",
+        "min_val_loss_mean",
+        "min_val_loss_ci95",
+        "gap_mean",
+        "gap_ci95",
+        "test_acc_diff_mean",
+        "test_acc_diff_ci95",
+        "n_paired",
+    ):
         assert column in rows[0], column
     assert rows[0]["n"] == "3" and float(rows[0]["test_acc_mean"]) == pytest.approx(0.82, abs=1e-6)
     assert rows[2]["test_acc_ci95"] == ""  # n = 1: empty
@@ -136,19 +185,28 @@ def test_runs_of_different_train_sizes_are_never_pooled(tmp_path):
     runs = load_runs(root)
     rows = pool_runs(runs)
     assert [(r["variant"], r["data.train_size"], r["n"]) for r in rows] == [
-        ("baseline", 100, 2), ("baseline", 1000, 2), ("baseline", 10000, 2),
-        ("dropout", 100, 2), ("dropout", 1000, 2), ("dropout", 10000, 2)]
+        ("baseline", 100, 2),
+        ("baseline", 1000, 2),
+        ("baseline", 10000, 2),
+        ("dropout", 100, 2),
+        ("dropout", 1000, 2),
+        ("dropout", 10000, 2),
+    ]
     assert rows[0]["group"] == "baseline train_size=100"
     for r in rows:
-        assert r["test_acc_mean"] == pytest.approx(0.505 + r["data.train_size"] / 40000 + (r["variant"] == "dropout")
-                                                   * 0.02, abs=1e-6)
+        assert r["test_acc_mean"] == pytest.approx(
+            0.505 + r["data.train_size"] / 40000 + (r["variant"] == "dropout") * 0.02, abs=1e-6
+        )
         if r["variant"] == "dropout":  # paired with the baseline of the same train size, not another one
             assert r["n_paired"] == 2 and r["test_acc_diff_mean"] == pytest.approx(0.02, abs=1e-6)
     assert len({r.label for r in runs}) == len(runs)  # labels say the train size too
     written = write_comparison(runs, tmp_path / "cmp")
     names = {p.name for p in written["figures"]}
-    assert {"curves_pooled_train_size=100.png", "curves_pooled_train_size=1000.png",
-            "test_acc_gap_vs_train_size.png"} <= names
+    assert {
+        "curves_pooled_train_size=100.png",
+        "curves_pooled_train_size=1000.png",
+        "test_acc_gap_vs_train_size.png",
+    } <= names
     assert not any("vs_width" in n for n in names)  # width not swept
     check_pngs(written["figures"])
 
@@ -159,8 +217,14 @@ def test_width_sweep_figure_and_pairing_on_width(tmp_path):
         for seed in (0, 1, 2):
             for variant in ("baseline", "l2"):
                 acc = 0.7 + width / 1000 + seed / 100 + (0.01 if variant == "l2" else 0)
-                write_run(root / f"{variant}_{width}_{seed}", variant, seed, acc, model__hidden=f"[{width}, {width}]",
-                          model__optimizer__weight_decay=0.001 if variant == "l2" else 0.0)
+                write_run(
+                    root / f"{variant}_{width}_{seed}",
+                    variant,
+                    seed,
+                    acc,
+                    model__hidden=f"[{width}, {width}]",
+                    model__optimizer__weight_decay=0.001 if variant == "l2" else 0.0,
+                )
     runs = load_runs(root)
     rows = pool_runs(runs)
     assert len(rows) == 6 and all(r["n"] == 3 for r in rows)

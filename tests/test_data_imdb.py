@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import write_archive
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import overfit.data.imdb as imdb
-from conftest import write_archive
 from overfit.data import archive as imdb_archive
 from overfit.errors import OverfitError
 
@@ -45,8 +45,14 @@ def archive(tmp_path) -> Path:
 
 
 def make(archive, tmp_path, **kwargs) -> imdb.IMDBDataModule:
-    kwargs = {"data_dir": str(tmp_path / "data"), "sha256": None, "vocab_size": 20, "val_size": 30,
-              "batch_size": 16, **kwargs}
+    kwargs = {
+        "data_dir": str(tmp_path / "data"),
+        "sha256": None,
+        "vocab_size": 20,
+        "val_size": 30,
+        "batch_size": 16,
+        **kwargs,
+    }
     return imdb.IMDBDataModule(archive=None if archive is None else str(archive), **kwargs)
 
 
@@ -82,8 +88,10 @@ def test_labels_counts_vocabulary_and_batches(archive, tmp_path, capsys):
     files = review_files()
     expected_rows, expected_labels = [], []
     for folder, label in (("neg", 0), ("pos", 1)):
-        names = sorted((n for n in files if n.startswith(f"aclImdb/test/{folder}/")),
-                       key=lambda n: int(n.rsplit("/", 1)[1].split("_")[0]))
+        names = sorted(
+            (n for n in files if n.startswith(f"aclImdb/test/{folder}/")),
+            key=lambda n: int(n.rsplit("/", 1)[1].split("_")[0]),
+        )
         for name in names:
             words = set(re.sub(r"[^\w\s]", " ", files[name].replace("<br />", " ").lower()).split())
             expected_rows.append([int(w in words) for w in vocab])
@@ -125,8 +133,10 @@ def test_cache_hit_and_key(archive, tmp_path, monkeypatch):
     assert second.vocabulary == first.vocabulary and second.cache_dir() == cache
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(second.datasets[split].indices, first.datasets[split].indices)
-    keys = {make(archive, tmp_path, **kw).cache_dir() for kw in
-            [{}, {"lowercase": False}, {"strip_html": False}, {"strip_punctuation": False}, {"vocab_size": 10}]}
+    keys = {
+        make(archive, tmp_path, **kw).cache_dir()
+        for kw in [{}, {"lowercase": False}, {"strip_html": False}, {"strip_punctuation": False}, {"vocab_size": 10}]
+    }
     assert len(keys) == 5
     # Split and batching settings are not part of the key.
     assert make(archive, tmp_path, split_seed=5, batch_size=3).cache_dir() == cache
@@ -162,8 +172,10 @@ def test_state_dict_round_trip(archive, tmp_path):
     dm = ready(archive, tmp_path)
     torch.save(dm.state_dict(), tmp_path / "state.pt")
     state = torch.load(tmp_path / "state.pt", weights_only=True)
-    assert state == {"vocabulary": dm.vocabulary,
-                     "preprocessing": {"lowercase": True, "strip_html": True, "strip_punctuation": True}}
+    assert state == {
+        "vocabulary": dm.vocabulary,
+        "preprocessing": {"lowercase": True, "strip_html": True, "strip_punctuation": True},
+    }
     fresh = make(archive, tmp_path)  # predict: no data read, vocabulary from the checkpoint
     fresh.load_state_dict(state)
     assert fresh.model_kwargs == {"vocab_size": 20}
@@ -286,8 +298,15 @@ def test_lightning_sets_the_epoch(archive, tmp_path):
 
     dm = ready(archive, tmp_path, seed=3)
     model = Tiny(**dm.model_kwargs)
-    L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, use_distributed_sampler=False).fit(model, datamodule=dm)
+    L.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    ).fit(model, datamodule=dm)
     assert [epoch for epoch, _ in model.seen] == [0, 1, 2]
     rows = [np.random.default_rng([3, e]).permutation(70)[:16] for e in range(3)]
     labels = dm.datasets["train"].labels.numpy()

@@ -77,8 +77,9 @@ def test_gather_rows_matches_dense():
     matrix, indptr, indices, _ = random_csr()
     rows = np.array([7, 5, 0, 52, 7])
     flat, offsets = gather_rows(indptr, indices, rows)
-    np.testing.assert_array_equal(rebuild(torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(offsets), 20),
-                                  matrix[rows])
+    np.testing.assert_array_equal(
+        rebuild(torch.from_numpy(flat.astype(np.int64)), torch.from_numpy(offsets), 20), matrix[rows]
+    )
 
 
 def test_encode_matches_vectorize():

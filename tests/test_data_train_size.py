@@ -15,8 +15,14 @@ AVAILABLE = 80  # tiny_archive: 120 training reviews, minus val_size=40
 
 
 def make(archive, tmp_path, **kwargs) -> imdb.IMDBDataModule:
-    kwargs = {"data_dir": str(tmp_path / "data"), "sha256": None, "vocab_size": 50, "val_size": 40,
-              "batch_size": 16, **kwargs}
+    kwargs = {
+        "data_dir": str(tmp_path / "data"),
+        "sha256": None,
+        "vocab_size": 50,
+        "val_size": 40,
+        "batch_size": 16,
+        **kwargs,
+    }
     return imdb.IMDBDataModule(archive=str(archive), **kwargs)
 
 

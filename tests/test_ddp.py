@@ -11,7 +11,6 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-
 from test_compare import run_py, sweep_overrides
 
 
@@ -34,8 +33,13 @@ PROBE = "+callbacks.probe._target_=test_ddp.RecordSteps"
 
 
 def test_ddp_splits_the_global_batch_and_draws_its_own_masks(tiny_archive, tmp_path):
-    common = [*sweep_overrides(tiny_archive, tmp_path), "model=dropout", "trainer.max_epochs=2", PROBE,
-              "trainer.accelerator=cpu"]
+    common = [
+        *sweep_overrides(tiny_archive, tmp_path),
+        "model=dropout",
+        "trainer.max_epochs=2",
+        PROBE,
+        "trainer.accelerator=cpu",
+    ]
     one = run_py("train.py", *common, f"hydra.run.dir={tmp_path / 'one'}")
     assert one.returncode == 0, one.stderr[-3000:]
     two = run_py("train.py", *common, "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={tmp_path / 'two'}")
@@ -55,14 +59,23 @@ def test_ddp_splits_the_global_batch_and_draws_its_own_masks(tiny_archive, tmp_p
 
 
 def test_a_global_batch_that_does_not_split_is_one_line(tiny_archive, tmp_path):
-    result = run_py("train.py", *sweep_overrides(tiny_archive, tmp_path), "trainer=ddp", "trainer.accelerator=cpu",
-                    "trainer.devices=2", "data.batch_size=15", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_py(
+        "train.py",
+        *sweep_overrides(tiny_archive, tmp_path),
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "data.batch_size=15",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode != 0
     assert "data.batch_size=15 is the global batch and must split evenly over 2 DDP ranks" in result.stderr
 
 
-@pytest.mark.parametrize("override,asked", [("trainer=gpu", "trainer.accelerator=gpu"),
-                                            ("trainer.accelerator=cuda", "trainer.accelerator=cuda")])
+@pytest.mark.parametrize(
+    "override,asked",
+    [("trainer=gpu", "trainer.accelerator=gpu"), ("trainer.accelerator=cuda", "trainer.accelerator=cuda")],
+)
 def test_a_missing_gpu_is_one_line_before_the_data(override, asked, tiny_archive, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -74,8 +87,14 @@ def test_a_missing_gpu_is_one_line_before_the_data(override, asked, tiny_archive
 
 
 def test_more_devices_than_the_machine_has_is_one_line(tiny_archive, tmp_path):
-    result = run_py("train.py", *sweep_overrides(tiny_archive, tmp_path), "trainer=ddp", "trainer.accelerator=cpu",
-                    "trainer.devices=4096", f"hydra.run.dir={tmp_path / 'r'}")
+    result = run_py(
+        "train.py",
+        *sweep_overrides(tiny_archive, tmp_path),
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=4096",
+        f"hydra.run.dir={tmp_path / 'r'}",
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert "trainer.devices=4096" in line and f"{os.cpu_count()} CPU" in line

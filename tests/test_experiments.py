@@ -74,11 +74,12 @@ def test_capacity_grid_is_widths_2_to_512_with_and_without_dropout():
     grid = jobs("capacity")
     assert {j["model"] for j in grid} == {"baseline", "dropout"}
     widths = sorted({j["model.hidden"] for j in grid}, key=lambda h: int(h.strip("[]").split(",")[0]))
-    assert widths == [f"[{2 ** k},{2 ** k}]" for k in range(1, 10)]
+    assert widths == [f"[{2**k},{2**k}]" for k in range(1, 10)]
     for variant, dropout in (("baseline", 0.0), ("dropout", 0.5)):
         for hidden in ("[2,2]", "[512,512]"):
-            cfg = compose_hydra("experiment=capacity", f"model={variant}", f"model.hidden={hidden}",
-                                "paths.log_dir=/nonexistent")
+            cfg = compose_hydra(
+                "experiment=capacity", f"model={variant}", f"model.hidden={hidden}", "paths.log_dir=/nonexistent"
+            )
             assert list(cfg.model.hidden) == [int(hidden[1:].split(",")[0])] * 2
             assert cfg.model.dropout == dropout and cfg.model.variant == variant
             assert cfg.model.optimizer._target_ == "torch.optim.RMSprop" and cfg.model.optimizer.lr == 1e-3
@@ -87,8 +88,9 @@ def test_capacity_grid_is_widths_2_to_512_with_and_without_dropout():
 
 def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     logs = tmp_path / "logs"
-    result = run_py("train.py", "experiment=more_data", "seeds=2", "data.train_size=20,80",
-                    *sweep_overrides(tiny_archive, tmp_path))
+    result = run_py(
+        "train.py", "experiment=more_data", "seeds=2", "data.train_size=20,80", *sweep_overrides(tiny_archive, tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (logs / "multiruns").iterdir()
     expected = [f"{v}_n{n}_s{s}" for v in ("baseline", "big", "dropout") for n in (20, 80) for s in (0, 1)]
@@ -104,14 +106,18 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     result = run_py(*args, "--partial")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warning" not in result.stderr and "more_data       12 runs" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["more_data.csv", "more_data_test_acc_gap_vs_train_size.png",
-                                                     "results.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "more_data.csv",
+        "more_data_test_acc_gap_vs_train_size.png",
+        "results.md",
+    ]
 
     # pooled by train size (HPARAMS alone has no data.train_size: results adds it from .hydra/config.yaml)
     with open(out / "more_data.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["variant"], r["data.train_size"], r["n"], r["seeds"]) for r in rows] == [
-        (v, str(n), "2", "0; 1") for v in ("baseline", "big", "dropout") for n in (20, 80)]
+        (v, str(n), "2", "0; 1") for v in ("baseline", "big", "dropout") for n in (20, 80)
+    ]
     assert all(math.isfinite(float(r["test_acc_ci95"])) for r in rows)
     assert [r["n_paired"] for r in rows] == ["0", "0", "2", "2", "2", "2"]
     md = (out / "results.md").read_text()

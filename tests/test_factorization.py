@@ -16,7 +16,9 @@ IRIS_RANK2_OPTIMUM = 15.2046  # sum of the squared singular values 3 and 4 of ce
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """As train() does for a model this small (cpu_threads=auto -> 1): tiny matmuls on 2 threads of a busy 2-core machine run ~30x slower."""
+    """As train() does for a model this small (cpu_threads=auto -> 1).
+
+    Tiny matmuls on 2 threads of a busy 2-core machine run ~30x slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -44,8 +46,16 @@ def fit(dm, rank=2, steps=1000, lr=0.01, seed=0, precision="32-true"):
     dm.setup("fit")
     model = LowRankFactorization(rank=rank, optimizer=lambda params: torch.optim.SGD(params, lr=lr), **dm.model_kwargs)
     recorder = Recorder()
-    trainer = L.Trainer(max_steps=steps, max_epochs=-1, log_every_n_steps=1, logger=recorder, precision=precision,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        log_every_n_steps=1,
+        logger=recorder,
+        precision=precision,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     losses = [m["train/loss"] for _, m in recorder.rows if "train/loss" in m]
     gaps = [m["train/gap"] for _, m in recorder.rows if "train/gap" in m]

@@ -17,9 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 def config(tmp_path, *overrides):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=[
-            "experiment=factorization", f"paths.log_dir={tmp_path / 'logs'}", f"paths.output_dir={tmp_path / 'run'}",
-            *overrides])
+        return compose(
+            config_name="train",
+            overrides=[
+                "experiment=factorization",
+                f"paths.log_dir={tmp_path / 'logs'}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                *overrides,
+            ],
+        )
 
 
 def test_experiment_trains_to_the_optimum_and_logs_every_step(tmp_path, capsys):
@@ -34,8 +40,8 @@ def test_experiment_trains_to_the_optimum_and_logs_every_step(tmp_path, capsys):
     loss, gaps = events.Scalars("train/loss"), events.Scalars("train/gap")
     assert [e.step for e in loss] == list(range(1000))
     assert gaps[-1].value == pytest.approx(gap, abs=1e-6)
-    for l, g in zip(loss, gaps):
-        assert g.value == pytest.approx(l.value - 15.2046443, abs=1e-5)
+    for lo, g in zip(loss, gaps):
+        assert g.value == pytest.approx(lo.value - 15.2046443, abs=1e-5)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
@@ -43,18 +49,27 @@ def test_csv_and_rank_overrides(tmp_path):
     a = np.random.default_rng(1).normal(size=(20, 6))
     path = tmp_path / "m.csv"
     np.savetxt(path, a, delimiter=",")
-    cfg = config(tmp_path, f"data.path={path}", "model.rank=3", "trainer.max_steps=400", "model.optimizer.lr=0.02",
-                 "trainer.enable_progress_bar=false")
+    cfg = config(
+        tmp_path,
+        f"data.path={path}",
+        "model.rank=3",
+        "trainer.max_steps=400",
+        "model.optimizer.lr=0.02",
+        "trainer.enable_progress_bar=false",
+    )
     s = np.linalg.svd(a - a.mean(0), compute_uv=False)
     gap = train(cfg)
     assert -1e-5 <= gap < 1e-3 * (s[3:] ** 2).sum()  # within 0.1% of the rank-3 optimum (-1e-5: float32 loss)
 
 
-@pytest.mark.parametrize("override,words", [
-    ("model.rank=4", ["model.rank=4", "150x4"]),
-    ("model.rank=0", ["model.rank=0", ">= 1"]),
-    ("data.path=/nonexistent.csv", ["data.path='/nonexistent.csv'", "does not exist"]),
-])
+@pytest.mark.parametrize(
+    "override,words",
+    [
+        ("model.rank=4", ["model.rank=4", "150x4"]),
+        ("model.rank=0", ["model.rank=0", ">= 1"]),
+        ("data.path=/nonexistent.csv", ["data.path='/nonexistent.csv'", "does not exist"]),
+    ],
+)
 def test_bad_input_fails_before_training(tmp_path, override, words):
     with pytest.raises(OverfitError) as err:
         train(config(tmp_path, override))
@@ -64,11 +79,18 @@ def test_bad_input_fails_before_training(tmp_path, override, words):
 
 def test_resume_from_last_checkpoint_continues_exactly(tmp_path):
     straight = train(config(tmp_path / "a", "trainer.max_steps=500", "trainer.enable_progress_bar=false"))
-    train(config(tmp_path / "b", "trainer.max_steps=300", "data.steps_per_epoch=100",
-                 "trainer.enable_progress_bar=false"))
-    resumed = train(config(tmp_path / "c", "trainer.max_steps=500", "data.steps_per_epoch=100",
-                           f"ckpt_path={tmp_path / 'b' / 'run' / 'checkpoints' / 'last.ckpt'}",
-                           "trainer.enable_progress_bar=false"))
+    train(
+        config(tmp_path / "b", "trainer.max_steps=300", "data.steps_per_epoch=100", "trainer.enable_progress_bar=false")
+    )
+    resumed = train(
+        config(
+            tmp_path / "c",
+            "trainer.max_steps=500",
+            "data.steps_per_epoch=100",
+            f"ckpt_path={tmp_path / 'b' / 'run' / 'checkpoints' / 'last.ckpt'}",
+            "trainer.enable_progress_bar=false",
+        )
+    )
     assert resumed == pytest.approx(straight, abs=1e-6)  # same U, V trajectory: float32 loss, identical ops
 
 
@@ -76,8 +98,16 @@ def test_model_and_data_groups_alone_run_the_same_protocol(tmp_path):
     """`model=factorization data=iris` (default trainer: 20 epochs of data.steps_per_epoch=50) = the experiment."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "model=factorization", "data=iris", f"paths.log_dir={tmp_path / 'logs'}",
-            f"paths.output_dir={tmp_path / 'run'}", "trainer.max_steps=200", "trainer.enable_progress_bar=false"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "model=factorization",
+                "data=iris",
+                f"paths.log_dir={tmp_path / 'logs'}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                "trainer.max_steps=200",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
     assert cfg.optimized_metric == "train/gap" and cfg.data.rank == 2
     assert train(cfg) == pytest.approx(train(config(tmp_path / "x", "trainer.max_steps=200")), abs=1e-6)

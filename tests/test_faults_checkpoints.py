@@ -21,8 +21,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from conftest import REPO, compose_train, tiny_overrides
+
 from overfit.checkpoints import check_resumable, check_weights, load_checkpoint, read_checkpoint
 from overfit.errors import OverfitError
 from overfit.evaluate import evaluate
@@ -40,17 +40,29 @@ class Opaque:
 @pytest.fixture(scope="module")
 def run(tiny_archive, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
-    cfg = compose_train(tiny_overrides(tiny_archive, tmp, epochs=3)
-                        + [f"data.vocab_size={VOCAB}", "model.optimizer.lr=0.01"])
+    cfg = compose_train(
+        tiny_overrides(tiny_archive, tmp, epochs=3) + [f"data.vocab_size={VOCAB}", "model.optimizer.lr=0.01"]
+    )
     train(cfg)
-    fact = compose_train(["experiment=factorization", f"paths.log_dir={tmp / 'f' / 'logs'}",
-                          f"paths.output_dir={tmp / 'f' / 'run'}", "trainer.max_steps=3",
-                          "trainer.enable_progress_bar=false"])
+    fact = compose_train(
+        [
+            "experiment=factorization",
+            f"paths.log_dir={tmp / 'f' / 'logs'}",
+            f"paths.output_dir={tmp / 'f' / 'run'}",
+            "trainer.max_steps=3",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
     train(fact)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    return SimpleNamespace(ckpt=ckpt, raw=torch.load(ckpt, weights_only=True), out=Path(cfg.paths.output_dir),
-                           factorization=tmp / "f" / "run" / "checkpoints" / "last.ckpt",
-                           archive=tiny_archive, tmp=tmp)
+    return SimpleNamespace(
+        ckpt=ckpt,
+        raw=torch.load(ckpt, weights_only=True),
+        out=Path(cfg.paths.output_dir),
+        factorization=tmp / "f" / "run" / "checkpoints" / "last.ckpt",
+        archive=tiny_archive,
+        tmp=tmp,
+    )
 
 
 # ---- bad checkpoints ----------------------------------------------------------------------------------------------
@@ -67,6 +79,7 @@ def _edited(edit):
         checkpoint = copy.deepcopy(run.raw)
         edit(checkpoint)
         torch.save(checkpoint, path)
+
     return make
 
 
@@ -78,6 +91,7 @@ def _set(*keys_value):
         for key in keys[:-1]:
             target = target[key]
         target[keys[-1]] = value(target[keys[-1]]) if callable(value) else value
+
     return _edited(edit)
 
 
@@ -88,24 +102,31 @@ def _poison(name, index, value):
 # case: (how to make the file at `path` (None: leave it absent), words the one-line message must hold)
 BAD_CHECKPOINTS = {
     "empty": (_bytes(b""), ["is empty (0 bytes)"]),
-    "truncated": (_bytes(lambda run: run.ckpt.read_bytes()[: run.ckpt.stat().st_size // 2]),
-                  ["damaged or incomplete"]),
+    "truncated": (_bytes(lambda run: run.ckpt.read_bytes()[: run.ckpt.stat().st_size // 2]), ["damaged or incomplete"]),
     "garbage": (_bytes(random.Random(0).randbytes(4096)), ["is not a torch checkpoint"]),
     "text": (_bytes(b"epoch=3 acc=0.88\n"), ["is not a torch checkpoint"]),
     "missing": (None, ["no such file"]),
-    "dangling_link": (lambda run, path: path.symlink_to(path.with_name("gone.ckpt")),
-                      ["gone.ckpt, which no longer exists"]),
+    "dangling_link": (
+        lambda run, path: path.symlink_to(path.with_name("gone.ckpt")),
+        ["gone.ckpt, which no longer exists"],
+    ),
     "directory": ("dir", ["is a directory", "checkpoints/last.ckpt"]),
     "plain_dict": (_saved({"a": 1}), ["not a Lightning checkpoint", "it holds a"]),
     "list": (_saved([1, 2]), ["holds a list, not a Lightning checkpoint"]),
     "bare_state_dict": (_saved(lambda run: run.raw["state_dict"]), ["bare state_dict"]),
     "python_object": (_saved(Opaque()), ["Python objects (test_faults_checkpoints.Opaque)", "could run code"]),
-    "factorization": (lambda run, path: shutil.copy(run.factorization, path),
-                      ["'factorization' model (weights U, V)", "not an IMDB classifier"]),
-    "other_weights": (_set("state_dict", {"U": torch.zeros(3, 2), "V": torch.zeros(2, 4)}),
-                      ["not this model's weights", "missing input.bias", "unexpected U, V", "another model"]),
-    "shrunk": (_set("state_dict", "input.bag.weight", lambda w: w[:, :8].clone()),
-               ["do not match its own hyper_parameters", f"input.bag.weight is {VOCAB}x8", f"give {VOCAB}x16"]),
+    "factorization": (
+        lambda run, path: shutil.copy(run.factorization, path),
+        ["'factorization' model (weights U, V)", "not an IMDB classifier"],
+    ),
+    "other_weights": (
+        _set("state_dict", {"U": torch.zeros(3, 2), "V": torch.zeros(2, 4)}),
+        ["not this model's weights", "missing input.bias", "unexpected U, V", "another model"],
+    ),
+    "shrunk": (
+        _set("state_dict", "input.bag.weight", lambda w: w[:, :8].clone()),
+        ["do not match its own hyper_parameters", f"input.bag.weight is {VOCAB}x8", f"give {VOCAB}x16"],
+    ),
     "shrunk_head": (_set("state_dict", "head.5.bias", torch.zeros(0)), ["head.5.bias is 0", "give 1"]),
     "nan": (_poison("head.2.weight", 0, float("nan")), ["head.2.weight holds 1 nan/inf of 256 values", "diverged"]),
     "inf": (_poison("input.bias", 3, float("-inf")), ["input.bias holds 1 nan/inf of 16 values"]),
@@ -153,9 +174,16 @@ def test_good_checkpoint_loads(run):
 @pytest.mark.parametrize("case", sorted(set(BAD_CHECKPOINTS) - set(EVAL_CLI_CASES)))
 def test_evaluate_refuses_before_reading_the_data(run, tmp_path, case):
     path = make_bad(run, case, tmp_path)
-    cfg = compose_train([f"ckpt_path={path}", f"data.archive={tmp_path / 'no_archive.tar.gz'}", "data.sha256=null",
-                         f"paths.data_dir={tmp_path / 'data'}", f"paths.output_dir={tmp_path / 'eval'}"],
-                        config_name="eval")
+    cfg = compose_train(
+        [
+            f"ckpt_path={path}",
+            f"data.archive={tmp_path / 'no_archive.tar.gz'}",
+            "data.sha256=null",
+            f"paths.data_dir={tmp_path / 'data'}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+        ],
+        config_name="eval",
+    )
     with pytest.raises(OverfitError) as err:  # the archive does not exist: reading it first would say so
         evaluate(cfg)
     assert_one_line(str(err.value), path, BAD_CHECKPOINTS[case][1])
@@ -172,8 +200,12 @@ def test_check_resumable(run, tmp_path):
             check_resumable(path, model)
         assert_one_line(str(err.value), path, list(words))
 
-    refused(run.ckpt, BagOfWordsMLP(vocab_size=VOCAB, hidden=[32, 32]),
-            f"input.bias is 16 in the checkpoint but 32 in this model", "hidden': [16, 16]")
+    refused(
+        run.ckpt,
+        BagOfWordsMLP(vocab_size=VOCAB, hidden=[32, 32]),
+        "input.bias is 16 in the checkpoint but 32 in this model",
+        "hidden': [16, 16]",
+    )
     refused(run.ckpt, BagOfWordsMLP(vocab_size=VOCAB + 5, hidden=[16, 16]), f"is {VOCAB}x16 in the checkpoint")
     refused(run.factorization, model, "'factorization' model", "another model")
     for case in ("empty", "truncated", "plain_dict", "nan"):
@@ -202,18 +234,26 @@ def test_check_resumable(run, tmp_path):
 SEPARATORS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\r"
 
 
-@pytest.mark.parametrize("data,expected", [
-    pytest.param(f"one{SEPARATORS}still one\ntwo\x85 \u2028same\nthird".encode(),
-                 [f"one{SEPARATORS}still one", "two\x85 \u2028same", "third"], id="unicode-separators"),
-    pytest.param(b"a\r\nb\r\n", ["a", "b"], id="crlf"),
-    pytest.param(b"a\rb\n", ["a\rb"], id="lone-cr"),
-    pytest.param(b"a\n\n  \nb\n", ["a", "", "", "b"], id="empty-lines-kept"),
-    pytest.param(b"\nlast", ["", "last"], id="leading-empty-no-final-newline"),
-    pytest.param(codecs.BOM_UTF8 + "h\u00e9llo\nx\n".encode(), ["h\u00e9llo", "x"], id="utf8-bom"),
-    pytest.param("h\u00e9llo\nw\u00f6rld\u2028!\n".encode("utf-16"), ["h\u00e9llo", "w\u00f6rld\u2028!"], id="utf16"),
-    pytest.param(codecs.BOM_UTF16_BE + "a\nb".encode("utf-16-be"), ["a", "b"], id="utf16-be"),
-    pytest.param("a\n\U0001F600\n".encode("utf-32"), ["a", "\U0001F600"], id="utf32"),
-])
+@pytest.mark.parametrize(
+    "data,expected",
+    [
+        pytest.param(
+            f"one{SEPARATORS}still one\ntwo\x85 \u2028same\nthird".encode(),
+            [f"one{SEPARATORS}still one", "two\x85 \u2028same", "third"],
+            id="unicode-separators",
+        ),
+        pytest.param(b"a\r\nb\r\n", ["a", "b"], id="crlf"),
+        pytest.param(b"a\rb\n", ["a\rb"], id="lone-cr"),
+        pytest.param(b"a\n\n  \nb\n", ["a", "", "", "b"], id="empty-lines-kept"),
+        pytest.param(b"\nlast", ["", "last"], id="leading-empty-no-final-newline"),
+        pytest.param(codecs.BOM_UTF8 + "h\u00e9llo\nx\n".encode(), ["h\u00e9llo", "x"], id="utf8-bom"),
+        pytest.param(
+            "h\u00e9llo\nw\u00f6rld\u2028!\n".encode("utf-16"), ["h\u00e9llo", "w\u00f6rld\u2028!"], id="utf16"
+        ),
+        pytest.param(codecs.BOM_UTF16_BE + "a\nb".encode("utf-16-be"), ["a", "b"], id="utf16-be"),
+        pytest.param("a\n\U0001f600\n".encode("utf-32"), ["a", "\U0001f600"], id="utf32"),
+    ],
+)
 def test_read_reviews_file_one_entry_per_line(tmp_path, data, expected):
     path = tmp_path / "reviews.txt"
     path.write_bytes(data)
@@ -222,11 +262,15 @@ def test_read_reviews_file_one_entry_per_line(tmp_path, data, expected):
 
 BAD_FILES = {
     "invalid-utf8": (b"fine\nalso fine\ncaf\xe9 latin-1\n", ["line 3 is not valid UTF-8", "0xe9 at byte 4", "iconv"]),
-    "invalid-utf16": (codecs.BOM_UTF16_LE + "ok\nbad".encode("utf-16-le") + b"\x00\xdc",
-                      ["line 2 is not valid UTF-16"]),
+    "invalid-utf16": (
+        codecs.BOM_UTF16_LE + "ok\nbad".encode("utf-16-le") + b"\x00\xdc",
+        ["line 2 is not valid UTF-16"],
+    ),
     "utf16-no-bom": ("good\nfilm\n".encode("utf-16-le"), ["line 1 holds NUL characters", "UTF-16"]),
-    "oversized-line": (b"ok\n" + b"x" * (MAX_REVIEW_CHARS + 1) + b"\n",
-                       [f"line 2 is {MAX_REVIEW_CHARS + 1:,} characters", "one review per line"]),
+    "oversized-line": (
+        b"ok\n" + b"x" * (MAX_REVIEW_CHARS + 1) + b"\n",
+        [f"line 2 is {MAX_REVIEW_CHARS + 1:,} characters", "one review per line"],
+    ),
     "empty": (b"", ["is empty (0 bytes)"]),
     "blank-lines": (b"\n \r\n\t\n", ["holds no review (3 lines, all empty)"]),
     "directory": (None, ["is a directory"]),
@@ -313,8 +357,13 @@ json.dump(results, open(sys.argv[1] + ".json", "w"))
 
 
 def _popen(args, tmp: Path, name: str):
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, text=True, stdout=open(tmp / f"{name}.out", "w"),
-                            stderr=open(tmp / f"{name}.err", "w"))
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        text=True,
+        stdout=open(tmp / f"{name}.out", "w"),
+        stderr=open(tmp / f"{name}.err", "w"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -322,8 +371,12 @@ def cli(run):
     """{(script, case): {"rc", "stdout", "stderr"}} for every case; all processes started at once."""
     tmp = run.tmp / "cli"
     tmp.mkdir()
-    eval_args = [f"data.archive={tmp / 'no_archive.tar.gz'}", "data.sha256=null", f"paths.data_dir={tmp / 'data'}",
-                 f"paths.log_dir={tmp / 'logs'}"]
+    eval_args = [
+        f"data.archive={tmp / 'no_archive.tar.gz'}",
+        "data.sha256=null",
+        f"paths.data_dir={tmp / 'data'}",
+        f"paths.log_dir={tmp / 'logs'}",
+    ]
     keys, cases = [], []
     for case in BAD_CHECKPOINTS:
         path = str(make_bad(run, case, tmp))
@@ -341,14 +394,19 @@ def cli(run):
     cases += [["predict.py", [f"ckpt_path={run.ckpt}", f"file={good}"]], ["eval.py", eval_args]]
     (tmp / "cases.json").write_text(json.dumps(cases))
 
-    fresh = {("predict.py", "fresh:truncated"): ["predict.py", f"ckpt_path={tmp / 'truncated.ckpt'}", "a review"],
-             ("eval.py", "fresh:factorization"): ["eval.py", f"ckpt_path={tmp / 'factorization.ckpt'}", *eval_args]}
+    fresh = {
+        ("predict.py", "fresh:truncated"): ["predict.py", f"ckpt_path={tmp / 'truncated.ckpt'}", "a review"],
+        ("eval.py", "fresh:factorization"): ["eval.py", f"ckpt_path={tmp / 'factorization.ckpt'}", *eval_args],
+    }
     procs = {key: _popen(args, tmp, str(i)) for i, (key, args) in enumerate(fresh.items())}
     driver = _popen(["-c", DRIVER, str(tmp / "cases.json")], tmp, "driver")
     results = {}
     for i, (key, proc) in enumerate(procs.items()):
-        results[key] = {"rc": proc.wait(timeout=120), "stdout": (tmp / f"{i}.out").read_text(),
-                        "stderr": (tmp / f"{i}.err").read_text()}
+        results[key] = {
+            "rc": proc.wait(timeout=120),
+            "stdout": (tmp / f"{i}.out").read_text(),
+            "stderr": (tmp / f"{i}.err").read_text(),
+        }
     assert driver.wait(timeout=180) == 0, (tmp / "driver.err").read_text()
     results.update(zip(keys, json.loads((tmp / "cases.json.json").read_text())))
     return results
@@ -362,15 +420,21 @@ def assert_cli_error(result: dict, prefix: str, words: list[str]) -> None:
     assert all(word in lines[0] for word in words), lines[0]
 
 
-@pytest.mark.parametrize("script,case", [("predict.py", case) for case in BAD_CHECKPOINTS]
-                         + [("eval.py", case) for case in EVAL_CLI_CASES])
+@pytest.mark.parametrize(
+    "script,case", [("predict.py", case) for case in BAD_CHECKPOINTS] + [("eval.py", case) for case in EVAL_CLI_CASES]
+)
 def test_scripts_refuse_bad_checkpoints_in_one_line(run, cli, script, case):
     assert_cli_error(cli[(script, case)], "ckpt_path=", BAD_CHECKPOINTS[case][1])
     assert not (run.tmp / "cli" / "data").exists()  # eval.py's data.archive (absent) was never read
 
 
-@pytest.mark.parametrize("key,words", [(("predict.py", "fresh:truncated"), BAD_CHECKPOINTS["truncated"][1]),
-                                       (("eval.py", "fresh:factorization"), BAD_CHECKPOINTS["factorization"][1])])
+@pytest.mark.parametrize(
+    "key,words",
+    [
+        (("predict.py", "fresh:truncated"), BAD_CHECKPOINTS["truncated"][1]),
+        (("eval.py", "fresh:factorization"), BAD_CHECKPOINTS["factorization"][1]),
+    ],
+)
 def test_fresh_processes_print_only_the_error_line(cli, key, words):
     assert_cli_error(cli[key], "ckpt_path=", words)
 
@@ -396,7 +460,11 @@ def test_predict_file_one_row_per_line_in_order(cli):
 
 
 def test_a_mistyped_setting_is_not_scored_as_a_review(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "unknown setting files=" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

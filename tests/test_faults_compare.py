@@ -15,9 +15,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from conftest import REPO, compose_train, tiny_overrides
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from conftest import REPO, compose_train, tiny_overrides
 from overfit.compare import load_runs, pool_runs, read_records, write_comparison
 from overfit.errors import OverfitError
 from overfit.train import train
@@ -33,8 +33,12 @@ def clean(tiny_archive, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("faults")
     for seed in (0, 1):
         out = tmp / "sweep" / f"{seed}_baseline"
-        train(compose_train(tiny_overrides(tiny_archive, tmp, epochs=3)
-                            + ["model=baseline", f"seed={seed}", f"paths.output_dir={out}"]))
+        train(
+            compose_train(
+                tiny_overrides(tiny_archive, tmp, epochs=3)
+                + ["model=baseline", f"seed={seed}", f"paths.output_dir={out}"]
+            )
+        )
     return tmp / "sweep"
 
 
@@ -56,7 +60,7 @@ def offsets(path: Path) -> list[tuple[int, int]]:
     """(offset, data length) of every record, read without checking anything."""
     data, pos, out = path.read_bytes(), 0, []
     while pos < len(data):
-        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
         out.append((pos, length))
         pos += 12 + length + 4
     return out

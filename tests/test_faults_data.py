@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_imdb_archive
 
 import overfit.data.imdb as imdb
-from conftest import make_imdb_archive
 from overfit.data import archive as imdb_archive
 from overfit.errors import OverfitError
 
@@ -65,6 +65,7 @@ def set_item(name, index, value):
     def change(arrays):
         arrays[name] = arrays[name].copy()
         arrays[name][index] = value
+
     return change
 
 
@@ -87,8 +88,10 @@ DAMAGE = {
     "vocab truncated": (lambda c: halve(c / "vocab.json"), "vocab.json is unreadable"),
     "vocab not json": (lambda c: (c / "vocab.json").write_bytes(b"\x00\xffnot json"), "vocab.json is unreadable"),
     "vocab wrong shape": (lambda c: (c / "vocab.json").write_text(json.dumps({"vocabulary": 3})), "no list"),
-    "indptr vs labels": (lambda c: rewrite_npz(c, lambda a: a.update(train_labels=a["train_labels"][:-1])),
-                         "train has 119 labels"),
+    "indptr vs labels": (
+        lambda c: rewrite_npz(c, lambda a: a.update(train_labels=a["train_labels"][:-1])),
+        "train has 119 labels",
+    ),
     # The tiny archive's vocabulary has 47 words (vocab_size=50 is more than its training reviews hold).
     "index out of vocabulary": (lambda c: rewrite_npz(c, set_item("test_indices", 0, 10**6)), "outside the 47-word"),
     "negative index": (lambda c: rewrite_npz(c, set_item("train_indices", -1, -3)), "outside the 47-word"),
@@ -161,8 +164,11 @@ def test_disk_full_while_writing(tiny_archive, tmp_path, monkeypatch):
 
 # ---- stale temp files ----------------------------------------------------------------------------------------
 def dead_pid() -> int:
-    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                             text=True, check=True).stdout)
+    pid = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -217,8 +223,9 @@ def build_in_child(archive_path, data_dir, flags: Path) -> None:
     dm = make(archive_path, data_dir)
     dm.prepare_data()
     vocabulary, arrays = dm._load_cache(dm.cache_dir())  # what setup() loads, checked
-    (flags / f"result.{os.getpid()}").write_text(json.dumps({"words": len(vocabulary), **{
-        name: int(a.sum()) for name, a in arrays.items()}}))
+    (flags / f"result.{os.getpid()}").write_text(
+        json.dumps({"words": len(vocabulary), **{name: int(a.sum()) for name, a in arrays.items()}})
+    )
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
@@ -325,7 +332,8 @@ def test_many_reviews_over_the_total_limit(tiny_archive, tmp_path, monkeypatch):
 
 
 def test_large_members_that_are_not_reviews_are_skipped(tmp_path, monkeypatch):
-    archive = make_imdb_archive(tmp_path / "a.tar.gz", extra={"aclImdb/imdbEr.txt": "0.1\n" * 5000,
-                                                              "aclImdb/train/unsup/99_0.txt": "x" * 9000})
+    archive = make_imdb_archive(
+        tmp_path / "a.tar.gz", extra={"aclImdb/imdbEr.txt": "0.1\n" * 5000, "aclImdb/train/unsup/99_0.txt": "x" * 9000}
+    )
     monkeypatch.setattr(imdb_archive, "MAX_REVIEW_BYTES", 4096)
     assert len(ready(archive, tmp_path / "data").datasets["train"]) == 80

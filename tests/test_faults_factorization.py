@@ -46,21 +46,25 @@ def refused(make, *words) -> str:
 
 # --- CSV read exactly -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data", [
-    pytest.param(ROWS.encode(), id="utf8"),
-    pytest.param(codecs.BOM_UTF8 + ROWS.encode(), id="utf8-bom-numeric-first-row"),  # not taken for a header
-    pytest.param(codecs.BOM_UTF8 + ("a,b,c\n" + ROWS).encode(), id="utf8-bom-header"),
-    pytest.param(("a,b,c\n" + ROWS).encode("utf-16"), id="utf16-bom"),  # Python writes its native byte order
-    pytest.param(codecs.BOM_UTF16_LE + ROWS.encode("utf-16-le"), id="utf16le-bom"),
-    pytest.param(codecs.BOM_UTF16_BE + ROWS.encode("utf-16-be"), id="utf16be-bom"),
-    pytest.param(ROWS.encode("utf-32"), id="utf32-bom"),
-    pytest.param(ROWS.replace("\n", "\r\n").encode(), id="crlf"),
-    pytest.param(("\n" + ROWS.replace("\n", "\n\n") + "  \n").encode(), id="blank-lines"),
-    pytest.param(ROWS.replace(",", ", ").encode(), id="spaces-after-commas"),
-    pytest.param('"x","y","z"\n"1.5","-2","3"\n4,0.1,6e-3\n7,8,123456789012345\n'.encode(), id="quoted"),
-    pytest.param(",b,c\n" + ROWS, id="header-with-blank-name"),
-    pytest.param(ROWS.replace(",", "\u00a0,"), id="no-break-spaces"),  # the cell-by-cell path, not the fast one
-])
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(ROWS.encode(), id="utf8"),
+        pytest.param(codecs.BOM_UTF8 + ROWS.encode(), id="utf8-bom-numeric-first-row"),  # not taken for a header
+        pytest.param(codecs.BOM_UTF8 + ("a,b,c\n" + ROWS).encode(), id="utf8-bom-header"),
+        pytest.param(("a,b,c\n" + ROWS).encode("utf-16"), id="utf16-bom"),  # Python writes its native byte order
+        pytest.param(codecs.BOM_UTF16_LE + ROWS.encode("utf-16-le"), id="utf16le-bom"),
+        pytest.param(codecs.BOM_UTF16_BE + ROWS.encode("utf-16-be"), id="utf16be-bom"),
+        pytest.param(ROWS.encode("utf-32"), id="utf32-bom"),
+        pytest.param(ROWS.replace("\n", "\r\n").encode(), id="crlf"),
+        pytest.param(("\n" + ROWS.replace("\n", "\n\n") + "  \n").encode(), id="blank-lines"),
+        pytest.param(ROWS.replace(",", ", ").encode(), id="spaces-after-commas"),
+        pytest.param(b'"x","y","z"\n"1.5","-2","3"\n4,0.1,6e-3\n7,8,123456789012345\n', id="quoted"),
+        pytest.param(",b,c\n" + ROWS, id="header-with-blank-name"),
+        pytest.param(ROWS.replace(",", "\u00a0,"), id="no-break-spaces"),  # the cell-by-cell path, not the fast one
+    ],
+)
 def test_csv_is_read_exactly(tmp_path, data):
     data = data.encode() if isinstance(data, str) else data
     a = load_csv_matrix(write_bytes(tmp_path, data))
@@ -98,8 +102,11 @@ BAD_CSV = [
     ("semicolons", b"1;2;3\n4;5;6\n", ["line 2, column 1", "separator must be a comma"]),
     ("bom-mid-file", b"1,2\n" + codecs.BOM_UTF8 + b"3,4\n", ["line 2, column 1", "'\\ufeff3'"]),  # cat a.csv b.csv
     ("unclosed-quote", b'1,2\n"3,4\n5,6\n', ["line 2 opens a quoted cell"]),
-    ("latin1-header", "l\xe4nge,b\n1,2\n3,4\n".encode("latin-1"),
-     ["line 1 is not UTF-8", "0xe4", "save the file as UTF-8"]),
+    (
+        "latin1-header",
+        "l\xe4nge,b\n1,2\n3,4\n".encode("latin-1"),
+        ["line 1 is not UTF-8", "0xe4", "save the file as UTF-8"],
+    ),
     ("cp1252-line-3", b"a,b\n1,2\n3,4\x80\n", ["line 3 is not UTF-8", "0x80", "UTF-8"]),
     ("utf8-bom-then-bad-byte", codecs.BOM_UTF8 + b"1,2\n3,\xff\n", ["line 2 is not UTF-8", "0xff"]),
     ("utf16-without-bom", "1,2\n3,4\n".encode("utf-16-le"), ["line 1 holds NUL bytes", "save it as UTF-8"]),
@@ -119,8 +126,12 @@ def test_sum_of_squares_beyond_float32_is_refused(tmp_path, monkeypatch):
     """Entries each allowed, but together the first float32 loss (about ||A||^2) would already be inf."""
     monkeypatch.setattr(matrix, "MAX_ABS", 1e30)  # else it takes ~1e8 entries of 1e15
     path = write_bytes(tmp_path, b"1e19,1e19,1e19\n1e19,-1e19,1e19\n1e19,1e19,-1e19\n")
-    refused(lambda: MatrixDataModule(path=path, center=False).setup("fit"), f"data.path={path!r}", "sum of squares",
-            "rescale")
+    refused(
+        lambda: MatrixDataModule(path=path, center=False).setup("fit"),
+        f"data.path={path!r}",
+        "sum of squares",
+        "rescale",
+    )
 
 
 def test_unreadable_or_directory_csv(tmp_path, monkeypatch):
@@ -135,6 +146,7 @@ def test_unreadable_or_directory_csv(tmp_path, monkeypatch):
 
 
 # --- non-finite loss ----------------------------------------------------------------------------------------------
+
 
 class Recorder(L.pytorch.loggers.Logger):
     name, version = "recorder", 0
@@ -160,8 +172,15 @@ def fit_raw_iris(lr, steps=1000, poison=False):
         with torch.no_grad():
             model.U[0, 0] = float("nan")
     recorder = Recorder()
-    trainer = L.Trainer(max_steps=steps, max_epochs=-1, log_every_n_steps=1, logger=recorder, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        log_every_n_steps=1,
+        logger=recorder,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     return model, trainer, recorder, dm
 
 
@@ -191,6 +210,7 @@ def test_the_suggested_lr_trains():
 
 # --- end to end: python train.py ... ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", ["diverges", "bad-csv"])
 def test_cli_exits_2_with_one_error_line(tmp_path, case):
     args = ["data.center=false"]  # the issue's command: diverges at the default lr 0.01
@@ -200,7 +220,11 @@ def test_cli_exits_2_with_one_error_line(tmp_path, case):
         args = [f"data.path={csv_path}"]
     result = subprocess.run(
         [sys.executable, "train.py", "experiment=factorization", f"paths.log_dir={tmp_path / 'logs'}", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr

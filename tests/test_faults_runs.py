@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, tiny_overrides
+
 from overfit import resume
 from overfit.models.mlp import BagOfWordsMLP
 from overfit.rundir import unique_dir
@@ -23,14 +23,25 @@ from overfit.rundir import unique_dir
 TINY = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
-def train_py(*args, tmp_path: Path, archive: Path, epochs: int = 3, fault: str | None = None, extra_env=None,
-             default_run_dir: bool = False):
+def train_py(
+    *args,
+    tmp_path: Path,
+    archive: Path,
+    epochs: int = 3,
+    fault: str | None = None,
+    extra_env=None,
+    default_run_dir: bool = False,
+):
     """train.py (or fault_inject.py <fault>) with the tiny config; the run dir is tmp_path/run unless overridden."""
     overrides = [o for o in tiny_overrides(archive, tmp_path, epochs) if not o.startswith("paths.output_dir")]
     if not default_run_dir:
         overrides.append(f"hydra.run.dir={tmp_path / 'run'}")
-    cmd = [sys.executable, *( [str(REPO / "tests" / "fault_inject.py"), fault] if fault else [str(REPO / "train.py")]),
-           *overrides, *args]
+    cmd = [
+        sys.executable,
+        *([str(REPO / "tests" / "fault_inject.py"), fault] if fault else [str(REPO / "train.py")]),
+        *overrides,
+        *args,
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **(extra_env or {})}
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
 
@@ -40,6 +51,7 @@ def metrics(run: Path) -> dict:
 
 
 # ---- silent wrong numbers -------------------------------------------------------------------------------------
+
 
 def test_accuracy_scores_logits_inside_0_1_as_positive():
     # Logits in (0, 1) mean P(pos) in (0.5, 0.73): all correct for positive labels. torchmetrics would threshold the
@@ -57,6 +69,7 @@ def test_accuracy_scores_logits_inside_0_1_as_positive():
 
 # ---- run directories ------------------------------------------------------------------------------------------
 
+
 def test_unique_dir_gives_each_claimant_its_own_directory(tmp_path):
     (tmp_path / "runs" / "same").mkdir(parents=True)  # another process got there first
     names = [unique_dir(str(tmp_path / "runs" / "same")) for _ in range(3)]
@@ -69,9 +82,16 @@ def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archi
     # All three ask for the same directory name at once, as runs started in the same second do.
     same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "logs" / "runs" / "same") + "}"
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
-    procs = [subprocess.Popen([sys.executable, str(REPO / "train.py"), *overrides, *TINY, same, f"seed={i}"],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(REPO / "train.py"), *overrides, *TINY, same, f"seed={i}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
@@ -88,6 +108,7 @@ def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archi
 
 
 # ---- kills at chosen points -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def straight(tiny_archive, tmp_path_factory):
@@ -129,8 +150,9 @@ def test_explicit_dangling_ckpt_path_resumes_from_the_newest_intact_one(tiny_arc
 
 
 def test_newest_intact_skips_truncated_and_empty_files(tiny_archive, tmp_path):
-    out = train_py("model=baseline", "callbacks.model_checkpoint.save_top_k=-1", *TINY, tmp_path=tmp_path,
-                   archive=tiny_archive)
+    out = train_py(
+        "model=baseline", "callbacks.model_checkpoint.save_top_k=-1", *TINY, tmp_path=tmp_path, archive=tiny_archive
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     ckpts = tmp_path / "run" / "checkpoints"
     newest = ckpts / "epoch_003.ckpt"
@@ -157,8 +179,7 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
     first = train_py("model=early_stopping", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)
     assert first.returncode == 0, first.stderr[-2000:]
     before = (tmp_path / "run" / "metrics.json").read_text()
-    again = train_py("model=early_stopping", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive,
-                     epochs=2)
+    again = train_py("model=early_stopping", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "nothing to resume" in again.stdout and "already finished (2 of trainer.max_epochs=2" in again.stdout
     assert "== overfit" not in again.stdout  # no new summary: nothing was run
@@ -167,12 +188,19 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
 
 # ---- signals --------------------------------------------------------------------------------------------------
 
+
 # The signal comes at the end of epoch 2's training batches, before its validation. Lightning acts on SIGTERM at
 # the next safe point (after epoch 2's validation and checkpoint); Ctrl-C raises at once (epoch 1's is the newest).
-@pytest.mark.parametrize("fault,code,name,newest", [("sigterm:2", 143, "SIGTERM", "epoch_002.ckpt (2 epochs done)"),
-                                                    ("sigint:2", 130, "SIGINT", "epoch_001.ckpt (1 epochs done)")])
-def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(fault, code, name, newest, straight, tiny_archive,
-                                                                 tmp_path):
+@pytest.mark.parametrize(
+    "fault,code,name,newest",
+    [
+        ("sigterm:2", 143, "SIGTERM", "epoch_002.ckpt (2 epochs done)"),
+        ("sigint:2", 130, "SIGINT", "epoch_001.ckpt (1 epochs done)"),
+    ],
+)
+def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(
+    fault, code, name, newest, straight, tiny_archive, tmp_path
+):
     out = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault=fault)
     assert out.returncode == code, out.stderr[-2000:]
     line = out.stderr.strip().splitlines()[-1]
@@ -186,18 +214,27 @@ def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(fault, code, na
 
 # ---- one line, before the long work ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override,culprit", [
-    ("seed=-1", "seed=-1"),
-    ("seed=4294967296", "seed=4294967296"),
-    ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
-    ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
-    ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
-    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
-])
+
+@pytest.mark.parametrize(
+    "override,culprit",
+    [
+        ("seed=-1", "seed=-1"),
+        ("seed=4294967296", "seed=4294967296"),
+        ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
+        ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
+        ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
+        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
+    ],
+)
 def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_archive, tmp_path):
     # paths.log_dir: the run dir itself cannot be made, so Hydra's default (under paths.log_dir) is kept
-    out = train_py(*override.split(), *TINY, tmp_path=tmp_path, archive=tiny_archive,
-                   default_run_dir=override.startswith("paths.log_dir"))
+    out = train_py(
+        *override.split(),
+        *TINY,
+        tmp_path=tmp_path,
+        archive=tiny_archive,
+        default_run_dir=override.startswith("paths.log_dir"),
+    )
     assert out.returncode == 2, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
@@ -246,7 +283,8 @@ def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_ar
     assert "model=dropout" in command and "ckpt_path=last" in command
     assert f"hydra.run.dir={tmp_path / 'run'}" in command
     command = [("trainer.max_epochs=2" if o.startswith("trainer.max_epochs=") else o) for o in command]
-    again = subprocess.run([sys.executable, str(REPO / "train.py"), *command], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *command], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 2

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_models import random_multi_hot
 
 from overfit.errors import NonFiniteLossError
 from overfit.models.factorization import LowRankFactorization
 from overfit.models.mlp import BagOfWordsMLP
 from overfit.models.sparse_linear import SparseLinear
 from overfit.train import train
-from test_models import random_multi_hot
-
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run scripts/gpu_check.py there)")
 
@@ -69,8 +68,12 @@ def test_embedding_bags_own_backward_equals_the_cpu_branch():
 def test_a_gpu_run_matches_the_cpu_within_seed_noise(train_cfg, tmp_path):
     results = {}
     for accelerator in ("gpu", "cpu"):
-        cfg = train_cfg("model=dropout", f"trainer.accelerator={accelerator}",
-                        f"paths.output_dir={tmp_path / accelerator}", epochs=2)
+        cfg = train_cfg(
+            "model=dropout",
+            f"trainer.accelerator={accelerator}",
+            f"paths.output_dir={tmp_path / accelerator}",
+            epochs=2,
+        )
         train(cfg)
         results[accelerator] = json.loads((tmp_path / accelerator / "metrics.json").read_text())["metrics"]
     assert abs(results["gpu"]["val/acc"] - results["cpu"]["val/acc"]) <= 0.1

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_ARCHIVE, compose_train
+
 from overfit.train import train
 
 pytestmark = [
@@ -16,13 +16,15 @@ pytestmark = [
 
 
 def test_early_stopping_reaches_87_percent_on_the_real_test_set(tmp_path, capsys):
-    cfg = compose_train([
-        "model=early_stopping",
-        f"data.archive={SHARED_ARCHIVE}",  # checksum verified against the known repack
-        f"paths.data_dir={tmp_path / 'data'}",  # cold cache: the whole pipeline runs
-        f"paths.output_dir={tmp_path / 'run'}",
-        "trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_train(
+        [
+            "model=early_stopping",
+            f"data.archive={SHARED_ARCHIVE}",  # checksum verified against the known repack
+            f"paths.data_dir={tmp_path / 'data'}",  # cold cache: the whole pipeline runs
+            f"paths.output_dir={tmp_path / 'run'}",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
     best_val = train(cfg)
     out = capsys.readouterr().out
     # Labels come from the folders: 25k test reviews, half of each class; 15k/10k train/val.

@@ -39,7 +39,10 @@ def test_sparse_linear_equals_linear_outputs_and_gradients():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cpu_backward_equals_embedding_bags_own(dtype):
-    """SparseLinear's CPU backward (X^T @ grad as a transposed EmbeddingBag) against EmbeddingBag's autograd, empty rows included."""
+    """SparseLinear's CPU backward (X^T @ grad as a transposed EmbeddingBag) against EmbeddingBag's autograd.
+
+    Empty rows included.
+    """
     g = torch.Generator().manual_seed(2)
     indices, offsets, _ = random_multi_hot(64, 500, g)
     # 600 words, only the first 500 used: the gradient rows of unused words (trailing empty bags) must be 0.
@@ -74,13 +77,16 @@ def test_mlp_shape_and_layers(hidden, dropout, expected_linear):
     assert dropouts == [dropout] * len(hidden)
 
 
-@pytest.mark.parametrize("kwargs,culprit", [
-    ({"hidden": [16, 0]}, "model.hidden"),
-    ({"hidden": []}, "model.hidden"),
-    ({"dropout": 1.0}, "model.dropout"),
-    ({"dropout": -0.1}, "model.dropout"),
-    ({"vocab_size": 0}, "vocab_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,culprit",
+    [
+        ({"hidden": [16, 0]}, "model.hidden"),
+        ({"hidden": []}, "model.hidden"),
+        ({"dropout": 1.0}, "model.dropout"),
+        ({"dropout": -0.1}, "model.dropout"),
+        ({"vocab_size": 0}, "vocab_size"),
+    ],
+)
 def test_mlp_rejects_bad_hparams(kwargs, culprit):
     with pytest.raises(OverfitError, match=culprit):
         BagOfWordsMLP(**{"vocab_size": 100, **kwargs})

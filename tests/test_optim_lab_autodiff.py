@@ -28,8 +28,9 @@ def test_seed_y_three_ways():
 def test_three_methods_agree_side_by_side():
     f = lambda x: torch.sin(x[0]) * torch.exp(x[1]) + x[0] * x[1] ** 2  # noqa: E731
     c = ad.compare(f, [0.3, -0.7])
-    exact = torch.tensor([math.cos(0.3) * math.exp(-0.7) + 0.49, math.sin(0.3) * math.exp(-0.7) - 0.42],
-                         dtype=torch.float64)
+    exact = torch.tensor(
+        [math.cos(0.3) * math.exp(-0.7) + 0.49, math.sin(0.3) * math.exp(-0.7) - 0.42], dtype=torch.float64
+    )
     torch.testing.assert_close(c["forward"], exact, rtol=1e-14, atol=1e-14)
     torch.testing.assert_close(c["reverse"], exact, rtol=1e-14, atol=1e-14)
     torch.testing.assert_close(c["numerical"], exact, rtol=1e-6, atol=1e-7)
@@ -51,7 +52,9 @@ def test_step_error_curve_is_u_shaped():
     for dtype in (torch.float32, torch.float64):
         err = ad.central_difference_errors(ad.seed_g, ad.seed_g_prime, 0.5, hs, dtype)
         i = int(err.argmin())
-        assert 0 < i < len(hs) - 1 and err[0] > 100 * err[i] and err[-1] > 100 * err[i]  # round-off left, truncation right
+        assert (
+            0 < i < len(hs) - 1 and err[0] > 100 * err[i] and err[-1] > 100 * err[i]
+        )  # round-off left, truncation right
         best[dtype] = (hs[i], float(err[i]))
     # optimum near eps^(1/3) * scale: larger step and larger error in float32
     assert best[torch.float32][0] > 10 * best[torch.float64][0]

@@ -58,14 +58,17 @@ def test_several_optimizers_and_quadratic_regimes(tmp_path):
         assert_png(tmp_path / name)
 
 
-@pytest.mark.parametrize("overrides,culprit", [
-    (["optimizer.lr=0"], "lr=0"),
-    (["optimizer=gd", "optimizer.lr=-0.5"], "lr=-0.5"),
-    (["start=[1.0,2.0,3.0]"], "start"),
-    (["optimizers=[gd,sgdx]"], "sgdx"),
-    (["gtol=-1"], "gtol=-1"),
-    (["xtol=-0.5"], "xtol=-0.5"),
-])
+@pytest.mark.parametrize(
+    "overrides,culprit",
+    [
+        (["optimizer.lr=0"], "lr=0"),
+        (["optimizer=gd", "optimizer.lr=-0.5"], "lr=-0.5"),
+        (["start=[1.0,2.0,3.0]"], "start"),
+        (["optimizers=[gd,sgdx]"], "sgdx"),
+        (["gtol=-1"], "gtol=-1"),
+        (["xtol=-0.5"], "xtol=-0.5"),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, overrides, culprit):
     with pytest.raises(OptimLabError) as e:
         run_lab(cfg(*overrides), tmp_path, verbose=False)
@@ -75,9 +78,22 @@ def test_bad_input_is_one_line(tmp_path, overrides, culprit):
 
 def test_script_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
-    ok = subprocess.run([sys.executable, "scripts/optim_lab.py", "surface=beale", "optimizer=adam", "optimizer.lr=0.1",
-                         "start=[0.7,1.4]", "autodiff=true", f"hydra.run.dir={run_dir}"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "scripts/optim_lab.py",
+            "surface=beale",
+            "optimizer=adam",
+            "optimizer.lr=0.1",
+            "start=[0.7,1.4]",
+            "autodiff=true",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "converged" in ok.stdout and "(2.9958, 0.4990)" in ok.stdout and "forward" in ok.stdout
     for name in ("surface_3d.png", "contour.png", "autodiff_step_error.png"):

@@ -11,13 +11,18 @@ CASES = [
     (lambda lr: GD(lr=lr), lambda p, lr: torch.optim.SGD(p, lr=lr)),
     (lambda lr: Momentum(lr=lr, momentum=0.9), lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9)),
     (lambda lr: Nesterov(lr=lr, momentum=0.9), lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True)),
-    (lambda lr: Adam(lr=0.1, betas=(0.9, 0.999)),
-     lambda p, lr: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8)),
+    (
+        lambda lr: Adam(lr=0.1, betas=(0.9, 0.999)),
+        lambda p, lr: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8),
+    ),
     (lambda lr: RMSprop(lr=0.01), lambda p, lr: torch.optim.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-8)),
 ]
 NAMES = ["gd", "momentum", "nesterov", "adam", "rmsprop"]
-SURFACES = [(Beale(), (0.7, 1.4), 0.01), (Rosenbrock(), (-1.5, 2.0), 1e-4),
-            (Quadratic((1.0, 10.0), angle=30.0), (1.0, 1.0), 0.05)]
+SURFACES = [
+    (Beale(), (0.7, 1.4), 0.01),
+    (Rosenbrock(), (-1.5, 2.0), 1e-4),
+    (Quadratic((1.0, 10.0), angle=30.0), (1.0, 1.0), 0.05),
+]
 
 
 def torch_path(surface, make_opt, start, steps):
@@ -61,8 +66,16 @@ def test_seed_momentum_form_is_the_same_iteration():
     assert (torch.stack(path) - ours).abs().max() < 1e-10
 
 
-@pytest.mark.parametrize("make", [lambda: GD(lr=0.0), lambda: Adam(lr=-1.0), lambda: Momentum(lr=float("nan")),
-                                  lambda: Momentum(lr=0.1, momentum=1.0), lambda: Adam(lr=0.1, betas=(0.9, 1.5))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GD(lr=0.0),
+        lambda: Adam(lr=-1.0),
+        lambda: Momentum(lr=float("nan")),
+        lambda: Momentum(lr=0.1, momentum=1.0),
+        lambda: Adam(lr=0.1, betas=(0.9, 1.5)),
+    ],
+)
 def test_bad_hyperparameters_are_one_line_errors(make):
     with pytest.raises(OptimLabError) as e:
         make()

@@ -129,10 +129,18 @@ def test_divergence_to_inf_and_nan_is_reported():
     assert r.reason == "diverged" and r.steps == 16 + PATIENCE and bool(torch.isfinite(r.values).all())
 
 
-@pytest.mark.parametrize("kwargs,culprit", [
-    ({"tol": -1.0}, "tol"), ({"tol": math.nan}, "tol"), ({"gtol": -1e-4}, "gtol"), ({"xtol": math.nan}, "xtol"),
-    ({"blowup": 0.0}, "blowup"), ({"patience": 0}, "patience"), ({"max_steps": 0}, "max_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs,culprit",
+    [
+        ({"tol": -1.0}, "tol"),
+        ({"tol": math.nan}, "tol"),
+        ({"gtol": -1e-4}, "gtol"),
+        ({"xtol": math.nan}, "xtol"),
+        ({"blowup": 0.0}, "blowup"),
+        ({"patience": 0}, "patience"),
+        ({"max_steps": 0}, "max_steps"),
+    ],
+)
 def test_bad_stopping_parameters_are_one_line_errors(kwargs, culprit):
     with pytest.raises(OptimLabError) as e:
         run(Beale(), GD(lr=0.1), (0.7, 1.4), **kwargs)

@@ -5,7 +5,13 @@ import torch
 
 from overfit.optim_lab import Beale, Quadratic, Rosenbrock
 
-SURFACES = [Beale(), Rosenbrock(), Quadratic((1.0, 10.0)), Quadratic((1.0, 30.0), angle=30.0), Quadratic((2.0, 3.0, 5.0))]
+SURFACES = [
+    Beale(),
+    Rosenbrock(),
+    Quadratic((1.0, 10.0)),
+    Quadratic((1.0, 30.0), angle=30.0),
+    Quadratic((2.0, 3.0, 5.0)),
+]
 
 
 def _points(dim, n=20, seed=0):

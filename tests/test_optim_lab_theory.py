@@ -34,9 +34,14 @@ def test_gd_measured_contraction_equals_rate(lams, angle, lr_frac):
     assert th.measured_contraction(r.points, 900, 1000) == pytest.approx(th.gd_rate(lr, *lams), abs=1e-6)
 
 
-@pytest.mark.parametrize("lams,exact", [((1.0, 9.0), (F(1, 4), F(1, 4), F(1, 2))),
-                                        ((1.0, 49.0), (F(1, 16), F(9, 16), F(3, 4))),
-                                        ((1.0, 225.0), (F(1, 64), F(49, 64), F(7, 8)))])
+@pytest.mark.parametrize(
+    "lams,exact",
+    [
+        ((1.0, 9.0), (F(1, 4), F(1, 4), F(1, 2))),
+        ((1.0, 49.0), (F(1, 16), F(9, 16), F(3, 4))),
+        ((1.0, 225.0), (F(1, 64), F(49, 64), F(7, 8))),
+    ],
+)
 def test_momentum_spectral_radius_equals_formula(lams, exact):
     # kappa = 9, 49, 225 make eta*, mu*, rate* exact binary fractions, so the float64 iteration matrix IS the optimal
     # one.  The exact facts are checked in exact rational arithmetic (Fraction(float) is exact), which no BLAS or

@@ -18,13 +18,13 @@ import matplotlib.image
 import optuna
 import pytest
 import yaml
+from conftest import REPO
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
-
-from conftest import REPO
-from overfit.search_space import SearchError, make_pruner, parse_space
 from test_compare import run_py, sweep_overrides
 from test_sweeps import DDP_CPU, PROBE, trial_dirs
+
+from overfit.search_space import SearchError, make_pruner, parse_space
 
 SEARCH = ["train.py", "-m", "hparams_search=optuna"]
 PARAMS = {"model.optimizer.lr", "model.optimizer.weight_decay", "model.dropout", "model.hidden"}
@@ -39,8 +39,15 @@ def journal(tmp_path: Path, name: str = "overfit_imdb") -> optuna.storages.Journ
 
 def popen(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 class Stall(L.Callback):
@@ -95,7 +102,8 @@ def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_
     assert best["best_trial"] == study.best_trial.number and best["trials"]["complete"] == 3
     rows = list(csv.DictReader(open(sweep / "trials.csv")))
     assert [(r["number"], r["state"], r["run_dir"]) for r in rows] == [
-        (str(t.number), "COMPLETE", t.user_attrs["run_dir"]) for t in study.trials]
+        (str(t.number), "COMPLETE", t.user_attrs["run_dir"]) for t in study.trials
+    ]
     # other settings under the same study name would mix incomparable trials: one line, nothing run
     other = run_py(*args, "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
     assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr[-3000:]
@@ -103,8 +111,14 @@ def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_
     assert len(optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path)).trials) == 3
     # the printed command re-runs the best trial as a plain run, to the same validation accuracy
     command = best["command"].split(" ", 1)[1]
-    rerun = subprocess.run(f"{sys.executable} {command} paths.output_dir={tmp_path / 'rerun'}", shell=True, cwd=REPO,
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        f"{sys.executable} {command} paths.output_dir={tmp_path / 'rerun'}",
+        shell=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     record = json.loads((tmp_path / "rerun" / "metrics.json").read_text())
     assert record["metrics"]["val/acc_best"] == pytest.approx(best["best_value"])
@@ -112,9 +126,14 @@ def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_
 
 def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_archive, tmp_path):
     db = f"sqlite:///{tmp_path / 'optuna.db'}"  # an RDB (SQLAlchemy 2) this time
-    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "hydra.sweeper.n_trials=2",
-            f"hydra.sweeper.storage={db}", "+callbacks.stall._target_=test_search.Stall",
-            f"+callbacks.stall.marker={tmp_path / 'stalled'}"]
+    args = [
+        *SEARCH,
+        *sweep_overrides(tiny_archive, tmp_path),
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage={db}",
+        "+callbacks.stall._target_=test_search.Stall",
+        f"+callbacks.stall.marker={tmp_path / 'stalled'}",
+    ]
     worker = popen(*args)
     try:
         deadline = time.monotonic() + 120
@@ -136,13 +155,22 @@ def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_
 
 def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tmp_path):
     study = optuna.create_study(study_name="overfit_imdb", storage=journal(tmp_path), direction="maximize")
-    good = {"model.optimizer.lr": 1e-2, "model.optimizer.weight_decay": 1e-6, "model.dropout": 0.0,
-            "model.hidden": "[64,64]"}
+    good = {
+        "model.optimizer.lr": 1e-2,
+        "model.optimizer.weight_decay": 1e-6,
+        "model.dropout": 0.0,
+        "model.hidden": "[64,64]",
+    }
     study.enqueue_trial(good)
     study.enqueue_trial({**good, "model.optimizer.lr": 1e-4, "model.dropout": 0.6, "model.hidden": "[16,16]"})
-    result = run_py(*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "trainer.max_epochs=6",
-                    "hydra.sweeper.n_trials=2", "hydra.sweeper.pruners.median.n_startup_trials=1",
-                    "hydra.sweeper.pruners.median.n_warmup_steps=1")
+    result = run_py(
+        *SEARCH,
+        *sweep_overrides(tiny_archive, tmp_path),
+        "trainer.max_epochs=6",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.pruners.median.n_startup_trials=1",
+        "hydra.sweeper.pruners.median.n_warmup_steps=1",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
     complete, pruned = study.trials
@@ -165,8 +193,14 @@ def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tm
 
 
 def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_path):
-    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path), "hydra.sweeper.n_trials=4", "cpu_threads=1",
-            "+callbacks.meet._target_=test_search.Rendezvous", f"+callbacks.meet.folder={tmp_path / 'meet'}"]
+    args = [
+        *SEARCH,
+        *sweep_overrides(tiny_archive, tmp_path),
+        "hydra.sweeper.n_trials=4",
+        "cpu_threads=1",
+        "+callbacks.meet._target_=test_search.Rendezvous",
+        f"+callbacks.meet.folder={tmp_path / 'meet'}",
+    ]
     workers = [popen(*args) for _ in range(2)]
     outputs = [w.communicate(timeout=600) for w in workers]
     for worker, (_, err) in zip(workers, outputs):
@@ -209,15 +243,18 @@ def test_ddp_inside_a_search_trains_each_trial_once_with_agreeing_ranks(tiny_arc
     assert "optimization_results.yaml" in {p.name for p in sweep.iterdir()}
 
 
-@pytest.mark.parametrize("line,says", [
-    ("model.dropout=interval(0.6, 0.1)", "lower end must be below"),
-    ("model.optimizer.lr=tag(log, interval(0, 1e-2))", "log interval must start above 0"),
-    ("model.dropout=tag(fast, interval(0, 0.5))", "unknown tag"),
-    ("data.batch_size=tag(int, interval(1.5, 8))", "integer ends"),
-    ("data.batch_size=range(8, 8)", "range is empty"),
-    ("model.dropout=glob(*)", "interval(), range() and choice()"),
-    ("model.dropout=interval(0.1 0.5)", "search space model.dropout=interval(0.1 0.5)"),
-])
+@pytest.mark.parametrize(
+    "line,says",
+    [
+        ("model.dropout=interval(0.6, 0.1)", "lower end must be below"),
+        ("model.optimizer.lr=tag(log, interval(0, 1e-2))", "log interval must start above 0"),
+        ("model.dropout=tag(fast, interval(0, 0.5))", "unknown tag"),
+        ("data.batch_size=tag(int, interval(1.5, 8))", "integer ends"),
+        ("data.batch_size=range(8, 8)", "range is empty"),
+        ("model.dropout=glob(*)", "interval(), range() and choice()"),
+        ("model.dropout=interval(0.1 0.5)", "search space model.dropout=interval(0.1 0.5)"),
+    ],
+)
 def test_bad_search_spaces_are_named_in_one_line(line, says):
     with pytest.raises(SearchError) as err:
         parse_space([line])
@@ -225,28 +262,48 @@ def test_bad_search_spaces_are_named_in_one_line(line, says):
 
 
 def test_search_space_forms_and_pruner_choices():
-    space, fixed = parse_space(["a=tag(log, int, interval(64, 1024))", "b=range(5, 25, 5)", "c=choice([16,16],[64,64])",
-                                "d=0.3", "e=tag(log, interval(1e-4, 1e-2))"])
-    assert (space["a"].low, space["a"].high, space["a"].log, type(space["a"]).__name__) == (64, 1024, True,
-                                                                                          "IntDistribution")
+    space, fixed = parse_space(
+        [
+            "a=tag(log, int, interval(64, 1024))",
+            "b=range(5, 25, 5)",
+            "c=choice([16,16],[64,64])",
+            "d=0.3",
+            "e=tag(log, interval(1e-4, 1e-2))",
+        ]
+    )
+    assert (space["a"].low, space["a"].high, space["a"].log, type(space["a"]).__name__) == (
+        64,
+        1024,
+        True,
+        "IntDistribution",
+    )
     assert (space["b"].low, space["b"].high, space["b"].step) == (5, 20, 5)
     assert space["c"].choices == ("[16,16]", "[64,64]") and fixed == {"d": "d=0.3"} and space["e"].log
-    assert type(make_pruner({"pruner": "successive_halving", "pruners": {"successive_halving": {}}})).__name__ == \
-        "SuccessiveHalvingPruner"
+    assert (
+        type(make_pruner({"pruner": "successive_halving", "pruners": {"successive_halving": {}}})).__name__
+        == "SuccessiveHalvingPruner"
+    )
     assert type(make_pruner({"pruner": "none"})).__name__ == "NopPruner"
-    for settings, says in (({"pruner": "median", "pruners": {"median": {"n_warmup": 2}}},
-                            "hydra.sweeper.pruners.median: MedianPruner.__init__() got an unexpected keyword"),
-                           ({"pruner": "fastest"}, "choose one of median, successive_halving, hyperband, none")):
+    for settings, says in (
+        (
+            {"pruner": "median", "pruners": {"median": {"n_warmup": 2}}},
+            "hydra.sweeper.pruners.median: MedianPruner.__init__() got an unexpected keyword",
+        ),
+        ({"pruner": "fastest"}, "choose one of median, successive_halving, hyperband, none"),
+    ):
         with pytest.raises(SearchError) as err:
             make_pruner(settings)
         assert says in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("args,says", [
-    (["model.dropuot=interval(0, 0.5)"], "search space model.dropuot: no such key in the config"),
-    (["model.dropout=interval(0.6, 0.1)"], "search space model.dropout=interval(0.6, 0.1): the lower end"),
-    (["hydra.sweeper.pruner=fastest"], "hydra.sweeper.pruner=fastest: choose one of"),
-])
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["model.dropuot=interval(0, 0.5)"], "search space model.dropuot: no such key in the config"),
+        (["model.dropout=interval(0.6, 0.1)"], "search space model.dropout=interval(0.6, 0.1): the lower end"),
+        (["hydra.sweeper.pruner=fastest"], "hydra.sweeper.pruner=fastest: choose one of"),
+    ],
+)
 def test_bad_search_settings_fail_in_one_line_before_any_trial(tiny_archive, tmp_path, args, says):
     result = run_py(*SEARCH, *sweep_overrides(tiny_archive, tmp_path), *args)
     assert result.returncode == 2, result.stderr[-3000:]

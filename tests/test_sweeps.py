@@ -9,14 +9,13 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-
+from conftest import CONF
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from test_compare import run_py, sweep_overrides
 
-from conftest import CONF
 from overfit import resume
 from overfit.train import train
-from test_compare import run_py, sweep_overrides
 
 
 class RecordRank(L.Callback):
@@ -24,8 +23,14 @@ class RecordRank(L.Callback):
 
     def on_train_start(self, trainer, pl_module):
         group = trainer.optimizers[0].param_groups[0]
-        record = {"hidden": list(pl_module.hparams.hidden), "dropout": pl_module.hparams.dropout, "lr": group["lr"],
-                  "weight_decay": group["weight_decay"], "world_size": trainer.world_size, "pid": os.getpid()}
+        record = {
+            "hidden": list(pl_module.hparams.hidden),
+            "dropout": pl_module.hparams.dropout,
+            "lr": group["lr"],
+            "weight_decay": group["weight_decay"],
+            "world_size": trainer.world_size,
+            "pid": os.getpid(),
+        }
         Path(trainer.default_root_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
@@ -39,13 +44,22 @@ def trial_dirs(sweep: Path) -> list[Path]:
 
 def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_py("train.py", "-m", "hydra/launcher=submitit_local", "model=baseline,dropout",
-                    *sweep_overrides(tiny_archive, tmp_path), f"hydra.sweep.dir={sweep}")
+    result = run_py(
+        "train.py",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=baseline,dropout",
+        *sweep_overrides(tiny_archive, tmp_path),
+        f"hydra.sweep.dir={sweep}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert [p.name for p in trial_dirs(sweep)] == ["0_baseline_s0", "1_dropout_s0"]
     for run in trial_dirs(sweep):
         record = json.loads((run / "metrics.json").read_text())
-        assert record["variant"] == run.name.split("_", 1)[1].rsplit("_s", 1)[0] and 0.0 <= record["metrics"]["test/acc"] <= 1.0
+        assert (
+            record["variant"] == run.name.split("_", 1)[1].rsplit("_s", 1)[0]
+            and 0.0 <= record["metrics"]["test/acc"] <= 1.0
+        )
         assert list(run.glob("events.out.tfevents.*"))
     assert list((sweep / ".submitit").rglob("*_result.pkl"))  # really went through submitit's job files
 
@@ -87,14 +101,23 @@ def test_ckpt_path_last_defers_to_lightnings_slurm_requeue_checkpoint(train_cfg,
     assert cfg.ckpt_path is None  # Lightning resumes from hpc_ckpt_1.ckpt itself
 
 
-@pytest.mark.parametrize("launcher,target", [
-    ("slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher"), ("joblib", "JoblibLauncher")])
+@pytest.mark.parametrize(
+    "launcher,target", [("slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher"), ("joblib", "JoblibLauncher")]
+)
 def test_launcher_configs_compose(launcher, target):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(target)
     if launcher == "slurm":  # the fields a user edits
-        for field in ("partition", "gpus_per_node", "tasks_per_node", "cpus_per_task", "timeout_min",
-                      "array_parallelism", "signal_delay_s", "max_num_timeout"):
+        for field in (
+            "partition",
+            "gpus_per_node",
+            "tasks_per_node",
+            "cpus_per_task",
+            "timeout_min",
+            "array_parallelism",
+            "signal_delay_s",
+            "max_num_timeout",
+        ):
             assert field in cfg.hydra.launcher

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from tensorboard import program
+from test_compare import run_py, sweep_overrides
 
 from overfit.train import train
-from test_compare import run_py, sweep_overrides
 
 VARIANTS = ("baseline", "big", "l2", "early_stopping")
 EPOCHS = 3
@@ -30,11 +30,17 @@ SWEPT = {"variant", "seed", "hidden", "dropout", "weight decay", "optimizer"}  #
 @pytest.fixture(scope="module")
 def sweep(tiny_archive, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tb")
-    result = run_py("train.py", "experiment=regularization", "seeds=2",
-                    f"hydra.sweeper.params.model='{','.join(VARIANTS)}'",
-                    "++callbacks.early_stopping.min_delta=10", "++callbacks.early_stopping.patience=1",
-                    *sweep_overrides(tiny_archive, tmp), f"trainer.max_epochs={EPOCHS}",
-                    f"hydra.sweep.dir={tmp / 'sw'}")
+    result = run_py(
+        "train.py",
+        "experiment=regularization",
+        "seeds=2",
+        f"hydra.sweeper.params.model='{','.join(VARIANTS)}'",
+        "++callbacks.early_stopping.min_delta=10",
+        "++callbacks.early_stopping.patience=1",
+        *sweep_overrides(tiny_archive, tmp),
+        f"trainer.max_epochs={EPOCHS}",
+        f"hydra.sweep.dir={tmp / 'sw'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "sw"
 
@@ -45,14 +51,28 @@ class Board:
     def __init__(self, logdir: Path):
         logging.getLogger("tensorboard").setLevel(logging.ERROR)
         self.tb = program.TensorBoard()
-        self.tb.configure(argv=[None, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0",
-                                "--load_fast", "false", "--reload_interval", "0"])  # 0: load once, before serving
+        self.tb.configure(
+            argv=[
+                None,
+                "--logdir",
+                str(logdir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--load_fast",
+                "false",
+                "--reload_interval",
+                "0",
+            ]
+        )  # 0: load once, before serving
         self.url = self.tb.launch().rstrip("/")
 
     def get(self, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers={
-            "Content-Type": "application/json", "X-XSRF-Protected": "1"})
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json", "X-XSRF-Protected": "1"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
@@ -65,9 +85,10 @@ class Board:
 
     def session_groups(self) -> list[dict]:
         statuses = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
-        return self.get("/data/plugin/hparams/session_groups", {
-            "experimentName": "", "allowedStatuses": statuses, "colParams": [], "startIndex": 0,
-            "sliceSize": 1000})["sessionGroups"]
+        return self.get(
+            "/data/plugin/hparams/session_groups",
+            {"experimentName": "", "allowedStatuses": statuses, "colParams": [], "startIndex": 0, "sliceSize": 1000},
+        )["sessionGroups"]
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +113,16 @@ def test_runs_are_named_by_variant_and_seed(sweep, board):
 def test_per_epoch_scalars_are_plotted_against_the_epoch(sweep, board):
     tags = board.get("/data/plugin/scalars/tags")
     for run, run_tags in tags.items():
-        assert set(run_tags) == {"loss/train", "loss/val", "acc/train", "acc/val", "test/loss", "test/acc",
-                                 "val/acc_best", "time/train_s"}, run  # no `epoch` card
+        assert set(run_tags) == {
+            "loss/train",
+            "loss/val",
+            "acc/train",
+            "acc/val",
+            "test/loss",
+            "test/acc",
+            "val/acc_best",
+            "time/train_s",
+        }, run  # no `epoch` card
         record = json.loads((sweep / run / "metrics.json").read_text())
         epochs = list(range(1, record["epochs_run"] + 1))
         for tag in ("loss/train", "loss/val", "acc/train", "acc/val"):

@@ -12,12 +12,12 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-
 from conftest import REPO, compose_train
+
+from overfit import threads
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.evaluate import evaluate
 from overfit.predict import predict
-from overfit import threads
 from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads
 from overfit.train import train
 
@@ -92,8 +92,13 @@ def test_resume_after_crash_matches_uninterrupted_run(train_cfg, tmp_path):
     straight = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'straight'}", epochs=4)
     train(straight)
 
-    crashed = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'crashed'}",
-                        "+callbacks.crash._target_=test_train.CrashAtEpoch", "+callbacks.crash.epoch=2", epochs=4)
+    crashed = train_cfg(
+        "model=dropout",
+        f"paths.output_dir={tmp_path / 'crashed'}",
+        "+callbacks.crash._target_=test_train.CrashAtEpoch",
+        "+callbacks.crash.epoch=2",
+        epochs=4,
+    )
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(crashed)
     last = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
@@ -126,18 +131,21 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tr
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
 
 
-@pytest.mark.parametrize("override,culprit", [
-    ("model.optimizer.lr=0", "model.optimizer.lr"),
-    ("model.optimizer.lr=-1e-3", "model.optimizer.lr"),
-    ("model.dropout=1.0", "model.dropout"),
-    ("model.dropout=-0.5", "model.dropout"),
-    ("model.hidden=[16,0]", "model.hidden"),
-    ("trainer.max_epochs=0", "trainer.max_epochs"),
-    ("data.batch_size=0", "data.batch_size"),
-    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
-    ("cpu_threads=0", "cpu_threads"),
-    ("cpu_threads=many", "cpu_threads"),
-])
+@pytest.mark.parametrize(
+    "override,culprit",
+    [
+        ("model.optimizer.lr=0", "model.optimizer.lr"),
+        ("model.optimizer.lr=-1e-3", "model.optimizer.lr"),
+        ("model.dropout=1.0", "model.dropout"),
+        ("model.dropout=-0.5", "model.dropout"),
+        ("model.hidden=[16,0]", "model.hidden"),
+        ("trainer.max_epochs=0", "trainer.max_epochs"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
+        ("cpu_threads=0", "cpu_threads"),
+        ("cpu_threads=many", "cpu_threads"),
+    ],
+)
 def test_bad_settings_fail_before_any_data_work(train_cfg, override, culprit):
     cfg = train_cfg(override)
     with pytest.raises(OverfitError, match=culprit) as err:
@@ -172,9 +180,17 @@ def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
     assert len(raw["IMDBDataModule"]["vocabulary"]) == 40
 
     # eval.py takes the vocabulary size from the checkpoint, not from its own data config (10,000).
-    eval_cfg = compose_train([f"ckpt_path={ckpt}", f"data.archive={tiny_archive}", "data.sha256=null",
-                              f"paths.data_dir={tmp_path / 'data'}", f"paths.output_dir={tmp_path / 'eval'}",
-                              "trainer.enable_progress_bar=false"], config_name="eval")
+    eval_cfg = compose_train(
+        [
+            f"ckpt_path={ckpt}",
+            f"data.archive={tiny_archive}",
+            "data.sha256=null",
+            f"paths.data_dir={tmp_path / 'data'}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+            "trainer.enable_progress_bar=false",
+        ],
+        config_name="eval",
+    )
     assert eval_cfg.data.vocab_size == 10_000 and eval_cfg.data.val_size == 10_000  # the defaults
     assert evaluate(eval_cfg) == pytest.approx(trained["test/acc"], abs=1e-6)
 
@@ -201,8 +217,12 @@ def test_resume_with_other_vocabulary_is_refused_in_one_line(train_cfg, tmp_path
 def test_early_stopping_stops_and_tests_the_best_epoch(train_cfg):
     # min_delta=10: no epoch after the first counts as an improvement, so with patience 1 the run
     # must stop after its second epoch; the test uses the best of those two by val loss.
-    cfg = train_cfg("model=early_stopping", "callbacks.early_stopping.min_delta=10",
-                    "callbacks.early_stopping.patience=1", epochs=10)
+    cfg = train_cfg(
+        "model=early_stopping",
+        "callbacks.early_stopping.min_delta=10",
+        "callbacks.early_stopping.patience=1",
+        epochs=10,
+    )
     train(cfg)
     record = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert record["early_stopped"] and record["epochs_run"] == 2
@@ -231,8 +251,13 @@ def test_cpu_threads_auto_follows_model_size_and_train_restores_the_count(train_
     before = torch.get_num_threads()
     RecordThreads.seen = []
     for setting, expected in [("3", 3), ("auto", 1)]:  # the tiny test model is "small"
-        train(train_cfg(f"cpu_threads={setting}", f"paths.output_dir={tmp_path / setting}",
-                        "+callbacks.threads._target_=test_train.RecordThreads"))
+        train(
+            train_cfg(
+                f"cpu_threads={setting}",
+                f"paths.output_dir={tmp_path / setting}",
+                "+callbacks.threads._target_=test_train.RecordThreads",
+            )
+        )
         assert RecordThreads.seen[-1] == expected
         assert torch.get_num_threads() == before  # the process's setting is left as it was
 

@@ -68,15 +68,23 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
         hint = f"e.g. {key}={inside}" if inside else "e.g. <run>/checkpoints/last.ckpt"
         raise _fail(key, path, f"is a directory, not a checkpoint file; pass a .ckpt file inside it, {hint}")
     if path.is_symlink() and not path.exists():
-        raise _fail(key, path, f"is a link to {path.readlink()}, which no longer exists; "
-                               "pass another checkpoint of the run (e.g. its newest epoch_*.ckpt)")
+        raise _fail(
+            key,
+            path,
+            f"is a link to {path.readlink()}, which no longer exists; "
+            "pass another checkpoint of the run (e.g. its newest epoch_*.ckpt)",
+        )
     if not path.is_file():
         what = "no such file" if not path.exists() else "not a regular file"
         raise _fail(key, path, f"{what}; {TRAINED_BY}")
     size = path.stat().st_size
     if size == 0:
-        raise _fail(key, path, "is empty (0 bytes): its write was cut short (crash, full disk); "
-                               "use another checkpoint of the run (e.g. epoch_*.ckpt) or train again")
+        raise _fail(
+            key,
+            path,
+            "is empty (0 bytes): its write was cut short (crash, full disk); "
+            "use another checkpoint of the run (e.g. epoch_*.ckpt) or train again",
+        )
     try:
         with path.open("rb") as f:
             head = f.read(4)
@@ -88,29 +96,41 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
     except Exception as err:  # torch's messages name neither the file nor a fix, and may span many lines
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
         if found:  # a complete torch file, refused by weights_only
-            what = (f"holds Python objects ({found.group(1)}) besides tensors and plain data, so it is not loaded "
-                    f"(that could run code); {TRAINED_BY}")
+            what = (
+                f"holds Python objects ({found.group(1)}) besides tensors and plain data, so it is not loaded "
+                f"(that could run code); {TRAINED_BY}"
+            )
         elif head == b"PK\x03\x04":  # torch's zip format: the file starts like one but does not read to its end
-            what = (f"is damaged or incomplete ({size:,} bytes; a torch zip file that does not read to its end, "
-                    "e.g. a copy or download cut short); copy it again or use another checkpoint of the run")
+            what = (
+                f"is damaged or incomplete ({size:,} bytes; a torch zip file that does not read to its end, "
+                "e.g. a copy or download cut short); copy it again or use another checkpoint of the run"
+            )
         else:
             what = f"is not a torch checkpoint (unreadable: {type(err).__name__}); {TRAINED_BY}"
         raise _fail(key, path, what) from None
     if not isinstance(checkpoint, dict):
-        raise _fail(key, path, f"holds a {type(checkpoint).__name__}, not a Lightning checkpoint (a dict); "
-                               f"{TRAINED_BY}")
+        raise _fail(
+            key, path, f"holds a {type(checkpoint).__name__}, not a Lightning checkpoint (a dict); {TRAINED_BY}"
+        )
     weights = checkpoint.get("state_dict")
     if weights is None and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise _fail(key, path, "is a bare state_dict (weights only: no hyper_parameters, no vocabulary); "
-                               f"{TRAINED_BY}")
+        raise _fail(key, path, f"is a bare state_dict (weights only: no hyper_parameters, no vocabulary); {TRAINED_BY}")
     if not isinstance(weights, dict) or not isinstance(checkpoint.get("hyper_parameters"), dict):
         found = _names(map(str, checkpoint), 5) or "nothing"
-        raise _fail(key, path, f"is a torch file but not a Lightning checkpoint (no state_dict and hyper_parameters; "
-                               f"it holds {found}); {TRAINED_BY}")
+        raise _fail(
+            key,
+            path,
+            f"is a torch file but not a Lightning checkpoint (no state_dict and hyper_parameters; "
+            f"it holds {found}); {TRAINED_BY}",
+        )
     bad = [str(name) for name, value in weights.items() if not isinstance(value, torch.Tensor)]
     if bad:
-        raise _fail(key, path, f"state_dict entries that are not tensors ({_names(bad)}): the file was altered; "
-                               "use another checkpoint of the run or train again")
+        raise _fail(
+            key,
+            path,
+            f"state_dict entries that are not tensors ({_names(bad)}): the file was altered; "
+            "use another checkpoint of the run or train again",
+        )
     return checkpoint
 
 
@@ -127,8 +147,14 @@ def _non_finite(tree, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
             yield from _non_finite(v, f"{prefix}[{i}]")
 
 
-def check_weights(checkpoint: Mapping, model: nn.Module, path: str | Path, key: str = "ckpt_path",
-                  optimizer: bool = False, against: str | None = None) -> None:
+def check_weights(
+    checkpoint: Mapping,
+    model: nn.Module,
+    path: str | Path,
+    key: str = "ckpt_path",
+    optimizer: bool = False,
+    against: str | None = None,
+) -> None:
     """Raise a one-line OverfitError unless the checkpoint's state_dict fits `model` and is finite.
 
     `model` is the module the weights will be loaded into (any device, `meta` included: only names and
@@ -141,32 +167,44 @@ def check_weights(checkpoint: Mapping, model: nn.Module, path: str | Path, key: 
     missing, unexpected = [k for k in expected if k not in weights], [k for k in weights if k not in expected]
     if missing or unexpected:
         parts = ([f"missing {_names(missing)}"] if missing else []) + (
-            [f"unexpected {_names(map(str, unexpected))}"] if unexpected else [])
-        raise _fail(key, path, f"holds {describe(checkpoint)}, not this model's weights ({'; '.join(parts)}): "
-                               f"it is a checkpoint of another model; pass one of a run with this model's config")
+            [f"unexpected {_names(map(str, unexpected))}"] if unexpected else []
+        )
+        raise _fail(
+            key,
+            path,
+            f"holds {describe(checkpoint)}, not this model's weights ({'; '.join(parts)}): "
+            f"it is a checkpoint of another model; pass one of a run with this model's config",
+        )
     for name, want in expected.items():
         got = weights[name]
         if tuple(got.shape) != tuple(want.shape):
             hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if k != "variant"}
             if against:
-                what = (f"its weights do not match its own hyper_parameters ({name} is {_shape(got.shape)}, "
-                        f"{against} {hparams} give {_shape(want.shape)}): the file was altered or assembled "
-                        "from two runs; use another checkpoint of the run or train again")
+                what = (
+                    f"its weights do not match its own hyper_parameters ({name} is {_shape(got.shape)}, "
+                    f"{against} {hparams} give {_shape(want.shape)}): the file was altered or assembled "
+                    "from two runs; use another checkpoint of the run or train again"
+                )
             else:
-                what = (f"{name} is {_shape(got.shape)} in the checkpoint but {_shape(want.shape)} in this model: "
-                        f"use the model and data settings it was trained with (its hyper_parameters: {hparams})")
+                what = (
+                    f"{name} is {_shape(got.shape)} in the checkpoint but {_shape(want.shape)} in this model: "
+                    f"use the model and data settings it was trained with (its hyper_parameters: {hparams})"
+                )
             raise _fail(key, path, what)
     trees = [("", weights)] + ([("optimizer_states", checkpoint.get("optimizer_states") or [])] if optimizer else [])
     for prefix, tree in trees:
         for name, tensor in _non_finite(tree, prefix):
             count = int((~torch.isfinite(tensor)).sum())
-            raise _fail(key, path, f"{name} holds {count:,} nan/inf of {tensor.numel():,} values: the run diverged "
-                                   "before this save; use an earlier checkpoint (epoch_*.ckpt) or train again "
-                                   "with a lower model.optimizer.lr")
+            raise _fail(
+                key,
+                path,
+                f"{name} holds {count:,} nan/inf of {tensor.numel():,} values: the run diverged "
+                "before this save; use an earlier checkpoint (epoch_*.ckpt) or train again "
+                "with a lower model.optimizer.lr",
+            )
 
 
-def check_resumable(path: str | Path, model: nn.Module, key: str = "ckpt_path",
-                    checkpoint: dict | None = None) -> dict:
+def check_resumable(path: str | Path, model: nn.Module, key: str = "ckpt_path", checkpoint: dict | None = None) -> dict:
     """The checkpoint at `path`, checked for resuming `model` with `trainer.fit(ckpt_path=path)`.
 
     read_checkpoint (unless `checkpoint`, already read from `path`, is given), the training state
@@ -176,8 +214,12 @@ def check_resumable(path: str | Path, model: nn.Module, key: str = "ckpt_path",
     checkpoint = read_checkpoint(path, key) if checkpoint is None else checkpoint
     missing = [k for k in ("epoch", "global_step", "loops", "optimizer_states") if k not in checkpoint]
     if missing:
-        raise _fail(key, path, f"holds weights but no training state ({_names(missing)} missing; saved with "
-                               "save_weights_only?), so a run cannot resume from it; pass a run's last.ckpt")
+        raise _fail(
+            key,
+            path,
+            f"holds weights but no training state ({_names(missing)} missing; saved with "
+            "save_weights_only?), so a run cannot resume from it; pass a run's last.ckpt",
+        )
     check_weights(checkpoint, model, path, key, optimizer=True)
     return checkpoint
 
@@ -192,26 +234,45 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
     checkpoint = read_checkpoint(path, key)
     state, hparams = checkpoint.get(IMDBDataModule.__qualname__), checkpoint["hyper_parameters"]
     if state is None or "vocab_size" not in hparams:
-        raise _fail(key, path, f"holds {describe(checkpoint)}, not an IMDB classifier (no vocabulary); "
-                               f"eval.py and predict.py take IMDB checkpoints: {IMDB_TRAINED_BY}")
+        raise _fail(
+            key,
+            path,
+            f"holds {describe(checkpoint)}, not an IMDB classifier (no vocabulary); "
+            f"eval.py and predict.py take IMDB checkpoints: {IMDB_TRAINED_BY}",
+        )
     vocabulary = state.get("vocabulary") if isinstance(state, dict) else None
     preprocessing = state.get("preprocessing") if isinstance(state, dict) else None
-    if (not isinstance(vocabulary, list) or not all(isinstance(w, str) for w in vocabulary)
-            or not isinstance(preprocessing, dict) or set(preprocessing) - set(PREPROCESSING_KEYS)
-            or not all(isinstance(v, bool) for v in preprocessing.values())):
-        raise _fail(key, path, "its vocabulary or preprocessing settings are malformed (the file was altered); "
-                               "use another checkpoint of the run or train again")
+    if (
+        not isinstance(vocabulary, list)
+        or not all(isinstance(w, str) for w in vocabulary)
+        or not isinstance(preprocessing, dict)
+        or set(preprocessing) - set(PREPROCESSING_KEYS)
+        or not all(isinstance(v, bool) for v in preprocessing.values())
+    ):
+        raise _fail(
+            key,
+            path,
+            "its vocabulary or preprocessing settings are malformed (the file was altered); "
+            "use another checkpoint of the run or train again",
+        )
     if hparams["vocab_size"] != len(vocabulary):
-        raise _fail(key, path, f"hyper_parameters vocab_size={hparams['vocab_size']} but the vocabulary has "
-                               f"{len(vocabulary):,} words: the file was altered or assembled from two runs; "
-                               "use another checkpoint of the run or train again")
+        raise _fail(
+            key,
+            path,
+            f"hyper_parameters vocab_size={hparams['vocab_size']} but the vocabulary has "
+            f"{len(vocabulary):,} words: the file was altered or assembled from two runs; "
+            "use another checkpoint of the run or train again",
+        )
     try:
         with torch.device("meta"):  # names and shapes only: no memory, even for absurd hyper_parameters
             skeleton = BagOfWordsMLP(**hparams)
     except Exception as err:
-        raise _fail(key, path, f"its hyper_parameters {hparams} do not build the IMDB classifier "
-                               f"({type(err).__name__}: {err}); use another checkpoint of the run or train again"
-                    ) from None
+        raise _fail(
+            key,
+            path,
+            f"its hyper_parameters {hparams} do not build the IMDB classifier "
+            f"({type(err).__name__}: {err}); use another checkpoint of the run or train again",
+        ) from None
     check_weights(checkpoint, skeleton, path, key, against="hyper_parameters")
     return checkpoint
 

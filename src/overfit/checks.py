@@ -1,6 +1,6 @@
 """Config checks that run before any data work: each bad setting is one line naming it and the fix.
 
-    check_config(cfg)   # train() calls this first; model-specific checks live with the model (check_config)
+check_config(cfg)   # train() calls this first; model-specific checks live with the model (check_config)
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ def check_devices(trainer: DictConfig) -> None:
     devices = trainer.get("devices", "auto")
     gpus = torch.cuda.device_count()
     if accelerator in ("gpu", "cuda") and gpus == 0:
-        raise OverfitError(f"trainer.accelerator={accelerator}: this machine has no CUDA GPU (torch "
-                           f"{torch.__version__}, built for CUDA {torch.version.cuda or 'none: a CPU-only build'}); "
-                           "drop trainer=gpu (accelerator auto uses a GPU where there is one) or use trainer=cpu")
+        raise OverfitError(
+            f"trainer.accelerator={accelerator}: this machine has no CUDA GPU (torch "
+            f"{torch.__version__}, built for CUDA {torch.version.cuda or 'none: a CPU-only build'}); "
+            "drop trainer=gpu (accelerator auto uses a GPU where there is one) or use trainer=cpu"
+        )
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
     if on_gpu or accelerator in ("cpu", "auto"):
         have, kind = (gpus, "GPU(s)") if on_gpu else (os.cpu_count() or 1, "CPU cores")
@@ -73,8 +75,10 @@ def check_devices(trainer: DictConfig) -> None:
         else:
             asked = 0  # auto / -1: whatever there is
         if asked > have:
-            raise OverfitError(f"trainer.devices={devices}: asks for {asked} devices, this machine has {have} {kind}; "
-                               f"use trainer.devices={have} or fewer")
+            raise OverfitError(
+                f"trainer.devices={devices}: asks for {asked} devices, this machine has {have} {kind}; "
+                f"use trainer.devices={have} or fewer"
+            )
 
 
 def check_writable(key: str, directory: str | None) -> None:
@@ -92,5 +96,7 @@ def check_writable(key: str, directory: str | None) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".overfit-write-test-"):
             pass
     except OSError as err:
-        raise OverfitError(f"{key}={directory}: not a writable directory ({err.strerror}); "
-                           "point it (or paths.log_dir) somewhere writable") from None
+        raise OverfitError(
+            f"{key}={directory}: not a writable directory ({err.strerror}); "
+            "point it (or paths.log_dir) somewhere writable"
+        ) from None

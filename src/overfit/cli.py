@@ -46,8 +46,11 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
         print(f"interrupted: {stop}", file=sys.stderr, flush=True)
         sys.exit(stop.exit_code)
     except KeyboardInterrupt:  # Ctrl-C before or after Lightning's own handling (data preparation, summaries)
-        print("interrupted: Ctrl-C before training started or after it ended; nothing to resume",
-              file=sys.stderr, flush=True)
+        print(
+            "interrupted: Ctrl-C before training started or after it ended; nothing to resume",
+            file=sys.stderr,
+            flush=True,
+        )
         sys.exit(128 + signal.SIGINT)
 
 

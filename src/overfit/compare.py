@@ -69,8 +69,22 @@ RANKED = re.compile(r"^\d\d (\S.*)$")  # an HPARAMS name with its rank (overfit.
 SEED_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1)), "v"), ((0, (1, 3)), "P"))
 FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best")
 TESTS = ("test/loss", "test/acc")
-COLUMNS = ("run", "variant", "seed", "epochs", "best_val_acc", "best_val_epoch", "final_val_loss",
-           "min_val_loss", "gap", "test_loss", "test_acc", "tested_epoch", "train_s", "problems")
+COLUMNS = (
+    "run",
+    "variant",
+    "seed",
+    "epochs",
+    "best_val_acc",
+    "best_val_epoch",
+    "final_val_loss",
+    "min_val_loss",
+    "gap",
+    "test_loss",
+    "test_acc",
+    "tested_epoch",
+    "train_s",
+    "problems",
+)
 POOLED = ("test_acc", "test_loss", "best_val_acc", "min_val_loss", "gap")  # per-run row keys pooled over seeds
 SEED, VARIANT, TRAIN_SIZE, HIDDEN = "seed", "model.variant", "data.train_size", "model.hidden"
 logging.getLogger("tensorboard").setLevel(logging.ERROR)
@@ -80,8 +94,8 @@ logging.getLogger("tensorboard").setLevel(logging.ERROR)
 class Problem:
     """Something that could not be read or is missing: `short` goes into the tables, `str()` into warnings."""
 
-    path: Path   # the event file (or the run's event dir) it is about
-    short: str   # e.g. "event file truncated"
+    path: Path  # the event file (or the run's event dir) it is about
+    short: str  # e.g. "event file truncated"
     detail: str  # e.g. "truncated mid-record at byte 1234 of 2000: ..."
 
     def __str__(self) -> str:
@@ -102,15 +116,15 @@ class Runs(list):
 
 @dataclass
 class Run:
-    path: Path                                   # the dir holding the event files
-    name: str                                    # the run dir's name, e.g. 3_l2
+    path: Path  # the dir holding the event files
+    name: str  # the run dir's name, e.g. 3_l2
     hparams: dict = field(default_factory=dict)  # from the HPARAMS summary
-    curves: dict = field(default_factory=dict)   # tag -> {epoch (1-based): value}
-    finals: dict = field(default_factory=dict)   # tag -> last value
+    curves: dict = field(default_factory=dict)  # tag -> {epoch (1-based): value}
+    finals: dict = field(default_factory=dict)  # tag -> last value
     label: str = ""
     problems: list = field(default_factory=list)  # Problem: damaged files, missing summary or metrics
-    test_epoch: int | None = None                # the epoch (1-based) whose weights were tested, if logged
-    sweep_definition: bool = False               # the dir holds only a sweep's HPARAMS definition: no run
+    test_epoch: int | None = None  # the epoch (1-based) whose weights were tested, if logged
+    sweep_definition: bool = False  # the dir holds only a sweep's HPARAMS definition: no run
 
     @property
     def variant(self) -> str:
@@ -139,15 +153,22 @@ class Run:
         best_epoch = max(val_acc, key=lambda e: (val_acc[e], -e)) if val_acc else None  # first epoch of the max
         val_loss, train_acc = self.curves.get("val/loss", {}), self.curves.get("train/acc", {})
         both = set(train_acc) & set(val_acc)
-        return {"run": self.label, "variant": self.variant, "seed": self.seed,
-                "epochs": len(self.curves.get("train/loss") or val_loss),
-                "best_val_acc": val_acc[best_epoch] if val_acc else math.nan, "best_val_epoch": best_epoch,
-                "final_val_loss": val_loss[max(val_loss)] if val_loss else math.nan,
-                "min_val_loss": min(val_loss.values()) if val_loss else math.nan,
-                "gap": train_acc[max(both)] - val_acc[max(both)] if both else math.nan,
-                "test_loss": self.finals.get("test/loss", math.nan), "test_acc": self.finals.get("test/acc", math.nan),
-                "tested_epoch": self.test_epoch, "train_s": self.finals.get("time/train_s", math.nan),
-                "problems": "; ".join(dict.fromkeys(p.short for p in self.problems))}
+        return {
+            "run": self.label,
+            "variant": self.variant,
+            "seed": self.seed,
+            "epochs": len(self.curves.get("train/loss") or val_loss),
+            "best_val_acc": val_acc[best_epoch] if val_acc else math.nan,
+            "best_val_epoch": best_epoch,
+            "final_val_loss": val_loss[max(val_loss)] if val_loss else math.nan,
+            "min_val_loss": min(val_loss.values()) if val_loss else math.nan,
+            "gap": train_acc[max(both)] - val_acc[max(both)] if both else math.nan,
+            "test_loss": self.finals.get("test/loss", math.nan),
+            "test_acc": self.finals.get("test/acc", math.nan),
+            "tested_epoch": self.test_epoch,
+            "train_s": self.finals.get("time/train_s", math.nan),
+            "problems": "; ".join(dict.fromkeys(p.short for p in self.problems)),
+        }
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -168,29 +189,49 @@ def read_records(path: Path) -> tuple[list[bytes], list[Problem]]:
     while pos < size:
         left = size - pos
         if left < 12:
-            problems.append(Problem(path, "event file truncated",
-                                    f"truncated mid-record: the last {left} byte(s) (from byte {pos} of {size}) are "
-                                    f"an incomplete record header; {len(records)} record(s) read before it"))
+            problems.append(
+                Problem(
+                    path,
+                    "event file truncated",
+                    f"truncated mid-record: the last {left} byte(s) (from byte {pos} of {size}) are "
+                    f"an incomplete record header; {len(records)} record(s) read before it",
+                )
+            )
             break
-        header = data[pos:pos + 8]
-        if masked_crc32c(header) != struct.unpack("<I", data[pos + 8:pos + 12])[0]:
-            problems.append(Problem(path, "unreadable bytes in event file",
-                                    f"bytes {pos}-{size} of {size} could not be read (a record length fails its CRC: "
-                                    f"corrupted data or garbage appended); {len(records)} record(s) read before them"))
+        header = data[pos : pos + 8]
+        if masked_crc32c(header) != struct.unpack("<I", data[pos + 8 : pos + 12])[0]:
+            problems.append(
+                Problem(
+                    path,
+                    "unreadable bytes in event file",
+                    f"bytes {pos}-{size} of {size} could not be read (a record length fails its CRC: "
+                    f"corrupted data or garbage appended); {len(records)} record(s) read before them",
+                )
+            )
             break
         length = struct.unpack("<Q", header)[0]
         end = pos + 12 + length + 4
         if end > size:
-            problems.append(Problem(path, "event file truncated",
-                                    f"truncated mid-record: the record at byte {pos} needs {12 + length + 4} bytes, "
-                                    f"only {left} are left (file size {size}); {len(records)} record(s) read "
-                                    "before it"))
+            problems.append(
+                Problem(
+                    path,
+                    "event file truncated",
+                    f"truncated mid-record: the record at byte {pos} needs {12 + length + 4} bytes, "
+                    f"only {left} are left (file size {size}); {len(records)} record(s) read "
+                    "before it",
+                )
+            )
             break
-        body = data[pos + 12:pos + 12 + length]
-        if masked_crc32c(body) != struct.unpack("<I", data[end - 4:end])[0]:
-            problems.append(Problem(path, "corrupt record skipped",
-                                    f"the record at byte {pos} ({length} bytes) fails its data CRC: skipped, "
-                                    "reading went on with the next one"))
+        body = data[pos + 12 : pos + 12 + length]
+        if masked_crc32c(body) != struct.unpack("<I", data[end - 4 : end])[0]:
+            problems.append(
+                Problem(
+                    path,
+                    "corrupt record skipped",
+                    f"the record at byte {pos} ({length} bytes) fails its data CRC: skipped, "
+                    "reading went on with the next one",
+                )
+            )
         else:
             records.append(body)
         pos = end
@@ -229,8 +270,9 @@ def _parse_hparams(content: dict) -> tuple[dict, list[str]]:
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         for key, value in start.session_start_info.hparams.items():
             ranked = RANKED.match(key)
-            params[ranked.group(1) if ranked else key] = (getattr(value, value.WhichOneof("kind"))
-                                                          if value.WhichOneof("kind") else None)
+            params[ranked.group(1) if ranked else key] = (
+                getattr(value, value.WhichOneof("kind")) if value.WhichOneof("kind") else None
+            )
     if "_hparams_/experiment" in content:
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = [info.name.tag for info in experiment.metric_infos]
@@ -290,18 +332,31 @@ def load_run(event_dir: Path) -> Run:
             run.finals[tag] = series[tag][-1][1]
     if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
         run.test_epoch = series["test/acc"][-1][0]
-    run.sweep_definition = (not series and metadata.EXPERIMENT_TAG in hparams_content
-                            and metadata.SESSION_START_INFO_TAG not in hparams_content)
+    run.sweep_definition = (
+        not series
+        and metadata.EXPERIMENT_TAG in hparams_content
+        and metadata.SESSION_START_INFO_TAG not in hparams_content
+    )
     if run.curves:  # a dir without any curve is skipped as a whole by load_runs
         if not run.hparams:
-            run.problems.append(Problem(event_dir, "no HPARAMS summary",
-                                        f"no HPARAMS summary (a crashed or unfinished run?): variant '{run.variant}' "
-                                        "guessed from the dir name, seed unknown; left out of the pooled table"))
+            run.problems.append(
+                Problem(
+                    event_dir,
+                    "no HPARAMS summary",
+                    f"no HPARAMS summary (a crashed or unfinished run?): variant '{run.variant}' "
+                    "guessed from the dir name, seed unknown; left out of the pooled table",
+                )
+            )
         missing = [t for t in TESTS if t not in run.finals]
         if missing:
-            run.problems.append(Problem(event_dir, "no test metrics",
-                                        f"no {', '.join(missing)} (the run ended before testing?): shown as '-', "
-                                        "left out of the pooled table"))
+            run.problems.append(
+                Problem(
+                    event_dir,
+                    "no test metrics",
+                    f"no {', '.join(missing)} (the run ended before testing?): shown as '-', "
+                    "left out of the pooled table",
+                )
+            )
         for tag in CURVES:
             if not run.curves.get(tag):
                 run.problems.append(Problem(event_dir, f"no {tag} curve", f"no {tag} curve"))
@@ -329,17 +384,25 @@ def load_runs(root: str | Path) -> Runs:
     if not runs:
         if problems:
             raise OverfitError(f"{root}: no usable runs: " + "; ".join(str(p) for p in problems))
-        raise OverfitError(f"{root}: no TensorBoard runs found (no events.out.tfevents.* with train/val curves); "
-                           "pass a sweep dir such as logs/multiruns/<time> or a logs dir")
+        raise OverfitError(
+            f"{root}: no TensorBoard runs found (no events.out.tfevents.* with train/val curves); "
+            "pass a sweep dir such as logs/multiruns/<time> or a logs dir"
+        )
     swept = swept_keys(runs)
     runs.sort(key=lambda r: (_variant_order(r.variant), _sweep_order(r.hparams, swept), str(r.seed), r.name))
     base = {id(r): _group_label(r.variant, r.hparams, swept) if r.hparams else r.variant for r in runs}
     for run in runs:  # several runs of one group (seeds, repeats): label them apart
         same = [r for r in runs if base[id(r)] == base[id(run)]]
         same_seed = [r for r in same if r.seed == run.seed]
-        run.label = base[id(run)] if len(same) == 1 else (f"{base[id(run)]} seed {run.seed}"
-                                                          if len(same_seed) == 1 and run.seed is not None
-                                                          else f"{base[id(run)]} ({run.name})")
+        run.label = (
+            base[id(run)]
+            if len(same) == 1
+            else (
+                f"{base[id(run)]} seed {run.seed}"
+                if len(same_seed) == 1 and run.seed is not None
+                else f"{base[id(run)]} ({run.name})"
+            )
+        )
     return Runs(runs, problems)
 
 
@@ -443,9 +506,11 @@ def _groups(runs: list[Run], reference: str = REFERENCE, warnings: list | None =
         if repeated:
             notes.append(f"seed {', '.join(repeated)} more than once: not paired")
             if warnings is not None:
-                warnings.append(f"pooled row '{row['group']}': seed {', '.join(repeated)} more than once "
-                                f"({', '.join(str(r.path) for r in members if str(r.seed) in repeated)}); "
-                                "pooled, but not paired with the baseline")
+                warnings.append(
+                    f"pooled row '{row['group']}': seed {', '.join(repeated)} more than once "
+                    f"({', '.join(str(r.path) for r in members if str(r.seed) in repeated)}); "
+                    "pooled, but not paired with the baseline"
+                )
         damaged = [r.label for r in members if r.problems]
         if damaged:
             notes.append("pools runs with problems: " + ", ".join(damaged))
@@ -533,8 +598,13 @@ def plot_run(run: Run, out: Path) -> Path:
         _plot(ax, run.curves.get(f"train/{metric}", {}), "bo-", "training")
         _plot(ax, run.curves.get(f"val/{metric}", {}), "r^-", "validation")
         if run.test_epoch is not None and f"test/{metric}" in run.finals:
-            ax.plot([run.test_epoch], [run.finals[f"test/{metric}"]], "g*", markersize=12,
-                    label=f"test (weights of epoch {run.test_epoch})")
+            ax.plot(
+                [run.test_epoch],
+                [run.finals[f"test/{metric}"]],
+                "g*",
+                markersize=12,
+                label=f"test (weights of epoch {run.test_epoch})",
+            )
         if run.restored_epoch is not None:
             ax.axvline(run.restored_epoch, color="gray", linestyle=":", linewidth=1)
         ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "loss")
@@ -572,17 +642,36 @@ def plot_all_variants(runs: list[Run], swept: list[str], out: Path) -> list[Path
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         for ax, tag, name in zip(axes, ("val/loss", "val/acc"), ("validation loss", "validation accuracy")):
             for run in members:
-                _plot(ax, run.curves.get(tag, {}), "-", run.label, color=_color(run.variant),
-                      **_seed_style(run, members), linewidth=1.2)
+                _plot(
+                    ax,
+                    run.curves.get(tag, {}),
+                    "-",
+                    run.label,
+                    color=_color(run.variant),
+                    **_seed_style(run, members),
+                    linewidth=1.2,
+                )
                 _mark_restored(ax, run, tag, _color(run.variant))
             ax.set(xlabel="epoch", ylabel=name, title=f"{name}, all variants{_suffix(part, swept)[1]}")
         variants = sorted({r.variant for r in members}, key=_variant_order)
         handles = [Line2D([], [], color=_color(v), linewidth=2, label=v) for v in variants]
-        handles += [Line2D([], [], color="black", label=f"seed {seed}", **_seed_style(r, members))
-                    for seed, r in {str(r.seed): r for r in sorted(members, key=lambda r: str(r.seed))}.items()]
+        handles += [
+            Line2D([], [], color="black", label=f"seed {seed}", **_seed_style(r, members))
+            for seed, r in {str(r.seed): r for r in sorted(members, key=lambda r: str(r.seed))}.items()
+        ]
         if any(r.restored_epoch for r in members):
-            handles.append(Line2D([], [], linestyle="none", marker="*", markersize=12, markerfacecolor="gray",
-                                  markeredgecolor="black", label="tested epoch (early stopping)"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="*",
+                    markersize=12,
+                    markerfacecolor="gray",
+                    markeredgecolor="black",
+                    label="tested epoch (early stopping)",
+                )
+            )
         fig.legend(handles=handles, loc="center right", bbox_to_anchor=(1.0, 0.5), fontsize=8)
         fig.tight_layout(rect=(0, 0, 0.83, 1))
         fig.savefig(out / f"val_all_variants{_suffix(part, swept)[0]}.png", dpi=80)
@@ -631,12 +720,25 @@ def plot_pooled_curves(groups: list[_Group], swept: list[str], out: Path) -> lis
                 stats = [mean_ci95(r.curves[tag][e] for r in g.runs if e in r.curves.get(tag, {})) for e in epochs]
                 if epochs:
                     means = dict(zip(epochs, (m for _, m, _ in stats)))
-                    _band(ax, epochs, list(means.values()), [c for _, _, c in stats], _color(g.row["variant"]),
-                          f"{g.row['variant']} (n={g.row['n']})")
+                    _band(
+                        ax,
+                        epochs,
+                        list(means.values()),
+                        [c for _, _, c in stats],
+                        _color(g.row["variant"]),
+                        f"{g.row['variant']} (n={g.row['n']})",
+                    )
                     restored = sorted({r.restored_epoch for r in g.runs if r.restored_epoch in means})
                     if restored:  # each seed's early-stopping epoch, on the mean line
-                        ax.plot(restored, [means[e] for e in restored], "*", color=_color(g.row["variant"]),
-                                markersize=12, markeredgecolor="black", zorder=5)
+                        ax.plot(
+                            restored,
+                            [means[e] for e in restored],
+                            "*",
+                            color=_color(g.row["variant"]),
+                            markersize=12,
+                            markeredgecolor="black",
+                            zorder=5,
+                        )
             ax.set(xlabel="epoch", ylabel=name, title=f"{name}: mean ± 95% CI over seeds{_suffix(part, swept)[1]}")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
@@ -657,8 +759,12 @@ def plot_sweep(groups: list[_Group], swept: list[str], key: str, out: Path) -> l
     """Test acc and generalization gap against `key` (data.train_size: log x; model.hidden: first layer's width,
     log2 x), one line per variant with its 95% CI band; one figure per combination of the other swept values."""
     if key == TRAIN_SIZE:
-        x, xlabel, name, base = (lambda h: _plain(h.get(TRAIN_SIZE)) if isinstance(h.get(TRAIN_SIZE), (int, float))
-                                 else None), "train size (examples)", "train_size", 10
+        x, xlabel, name, base = (
+            (lambda h: _plain(h.get(TRAIN_SIZE)) if isinstance(h.get(TRAIN_SIZE), (int, float)) else None),
+            "train size (examples)",
+            "train_size",
+            10,
+        )
     else:
         x, xlabel, name, base = (lambda h: _width(h.get(HIDDEN))), "width (first hidden layer)", "width", 2
     if key not in swept or not _varies(groups, x):
@@ -673,11 +779,20 @@ def plot_sweep(groups: list[_Group], swept: list[str], key: str, out: Path) -> l
                     by_variant[g.row["variant"]].append(g)
             for variant in sorted(by_variant, key=_variant_order):
                 line = sorted(by_variant[variant], key=lambda g: x(g.hparams))
-                _band(ax, [x(g.hparams) for g in line], [g.row[f"{metric}_mean"] for g in line],
-                      [g.row[f"{metric}_ci95"] for g in line], _color(variant), variant)
+                _band(
+                    ax,
+                    [x(g.hparams) for g in line],
+                    [g.row[f"{metric}_mean"] for g in line],
+                    [g.row[f"{metric}_ci95"] for g in line],
+                    _color(variant),
+                    variant,
+                )
             ax.set_xscale("log", base=base)
-            ax.set(xlabel=xlabel, ylabel=ylabel,
-                   title=f"{ylabel} vs {name.replace('_', ' ')}: mean ± 95% CI{_suffix(part, swept)[1]}")
+            ax.set(
+                xlabel=xlabel,
+                ylabel=ylabel,
+                title=f"{ylabel} vs {name.replace('_', ' ')}: mean ± 95% CI{_suffix(part, swept)[1]}",
+            )
             ax.legend(fontsize=7)
         paths.append(_save(fig, out / f"test_acc_gap_vs_{name}{_suffix(part, swept)[0]}.png"))
     return paths
@@ -707,9 +822,11 @@ def markdown_table(rows: list[dict]) -> str:
         best = f"{_fmt(r['best_val_acc'])} ({r['best_val_epoch']})" if r["best_val_epoch"] else "-"
         train_s = f"{r['train_s']:.1f} s" if math.isfinite(r["train_s"]) else "-"
         tested = f" ({r['tested_epoch']})" if r.get("tested_epoch") else ""
-        lines.append(f"| {r['run']} | {r['epochs']} | {best} | {_fmt(r['final_val_loss'])} | {_fmt(r['test_loss'])} "
-                     f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
-                     + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else ""))
+        lines.append(
+            f"| {r['run']} | {r['epochs']} | {best} | {_fmt(r['final_val_loss'])} | {_fmt(r['test_loss'])} "
+            f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
+            + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else "")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -722,18 +839,31 @@ def _pm(mean: float, ci: float, n: int, sign: str = "") -> str:
 def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     """The pooled table: mean ± 95% CI half-width over seeds."""
     flagged = any(r.get("problems") for r in rows)
-    header = ["group", "n", "test acc", "test loss", "best val acc", "min val loss", "gap (train - val acc)",
-              f"test acc - {reference} (paired)"] + (["problems"] if flagged else [])
+    header = [
+        "group",
+        "n",
+        "test acc",
+        "test loss",
+        "best val acc",
+        "min val loss",
+        "gap (train - val acc)",
+        f"test acc - {reference} (paired)",
+    ] + (["problems"] if flagged else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [r["group"], str(r["n"])] + [_pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"]) for m in POOLED]
-        cells.append(_pm(r["test_acc_diff_mean"], r["test_acc_diff_ci95"], r["n_paired"], "+")
-                     + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else ""))
+        cells.append(
+            _pm(r["test_acc_diff_mean"], r["test_acc_diff_ci95"], r["n_paired"], "+")
+            + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else "")
+        )
         cells += [f"**{r['problems']}**" if r["problems"] else ""] if flagged else []
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "mean ± half-width of the 95% t-interval over seeds (t.ppf(0.975, n-1)·s/√n; n = 1: no CI). "
-              "gap = train acc - val acc at the last epoch. Paired: test acc minus the "
-              f"{reference} run of the same seed (same data and swept settings), over the seeds both have."]
+    lines += [
+        "",
+        "mean ± half-width of the 95% t-interval over seeds (t.ppf(0.975, n-1)·s/√n; n = 1: no CI). "
+        "gap = train acc - val acc at the last epoch. Paired: test acc minus the "
+        f"{reference} run of the same seed (same data and swept settings), over the seeds both have.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -762,11 +892,18 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
         figures += plot_pooled_curves(groups, swept, out)
         figures += plot_sweep(groups, swept, TRAIN_SIZE, out) + plot_sweep(groups, swept, HIDDEN, out)
     else:
-        warnings.append(f"{out / 'pooled.md'}: no run has both an HPARAMS summary and test metrics: "
-                        "the pooled table is empty")
+        warnings.append(
+            f"{out / 'pooled.md'}: no run has both an HPARAMS summary and test metrics: the pooled table is empty"
+        )
 
-    note = ("\n**Warnings** (also in warnings.txt): what could not be read; affected rows are flagged.\n\n"
-            + "".join(f"- {w}\n" for w in warnings)) if warnings else ""
+    note = (
+        (
+            "\n**Warnings** (also in warnings.txt): what could not be read; affected rows are flagged.\n\n"
+            + "".join(f"- {w}\n" for w in warnings)
+        )
+        if warnings
+        else ""
+    )
     rows = [run.row() for run in runs]
     (out / "comparison.md").write_text(markdown_table(rows) + note)
     with open(out / "comparison.csv", "w", newline="") as f:
@@ -785,5 +922,10 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
         tables.append(out / "warnings.txt")
     else:
         (out / "warnings.txt").unlink(missing_ok=True)  # none from an earlier, damaged read
-    return {"figures": [f for f in figures if f is not None], "tables": tables, "warnings": warnings,
-            "rows": rows, "pooled": pooled}
+    return {
+        "figures": [f for f in figures if f is not None],
+        "tables": tables,
+        "warnings": warnings,
+        "rows": rows,
+        "pooled": pooled,
+    }

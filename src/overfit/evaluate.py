@@ -17,8 +17,10 @@ from overfit.errors import OverfitError
 
 def evaluate(cfg: DictConfig) -> float:
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
-        raise OverfitError("missing ckpt_path=<path to a .ckpt written by train.py>, "
-                           "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+        raise OverfitError(
+            "missing ckpt_path=<path to a .ckpt written by train.py>, "
+            "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
+        )
     model, state = load_classifier(cfg.ckpt_path)  # before any data work
     with open_dict(cfg):
         cfg.data.vocab_size = len(state["vocabulary"])
@@ -29,7 +31,9 @@ def evaluate(cfg: DictConfig) -> float:
     datamodule.load_state_dict(state)  # raises if the archive gives another vocabulary
     trainer = instantiate(cfg.trainer, logger=False)
     (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    print(f"== {model.hparams.variant}: {cfg.ckpt_path} ==\n"
-          f"test     loss {metrics['test/loss']:.4f}  acc {metrics['test/acc']:.4f}  "
-          f"({len(datamodule.datasets['test']):,} reviews)")
+    print(
+        f"== {model.hparams.variant}: {cfg.ckpt_path} ==\n"
+        f"test     loss {metrics['test/loss']:.4f}  acc {metrics['test/acc']:.4f}  "
+        f"({len(datamodule.datasets['test']):,} reviews)"
+    )
     return metrics["test/acc"]

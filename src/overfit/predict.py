@@ -27,17 +27,24 @@ from overfit.errors import OverfitError
 
 MAX_REVIEW_CHARS = 1_000_000  # IMDB's longest review has ~14k characters; a longer "review" is a wrong file
 # Checked in this order: UTF-32's little-endian BOM starts with UTF-16's.
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 # Bidirectional controls reorder what follows them on screen: escaped too, so a row reads as it is stored.
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _check_size(text: str, where: str) -> None:
     if len(text) > MAX_REVIEW_CHARS:
-        raise OverfitError(f"{where} is {len(text):,} characters, over the {MAX_REVIEW_CHARS:,} a review may have: "
-                           "give one review per line (lines end with \\n; a file with \\r-only line ends or none "
-                           "reads as one line)")
+        raise OverfitError(
+            f"{where} is {len(text):,} characters, over the {MAX_REVIEW_CHARS:,} a review may have: "
+            "give one review per line (lines end with \\n; a file with \\r-only line ends or none "
+            "reads as one line)"
+        )
 
 
 def predict(ckpt_path: str | Path, reviews: Sequence[str]) -> list[float | None]:
@@ -74,7 +81,7 @@ def _decode(data: bytes, path: Path) -> str:
     try:
         return data[start:].decode(encoding)
     except UnicodeDecodeError as err:
-        before = data[start:start + err.start]
+        before = data[start : start + err.start]
         if encoding == "utf-8":
             line_start = before.rfind(b"\n") + 1
             line, column = before.count(b"\n") + 1, len(before) - line_start + 1
@@ -83,8 +90,10 @@ def _decode(data: bytes, path: Path) -> str:
             before = before[: len(before) - len(before) % (2 if encoding == "utf-16" else 4)]
             line, detail = before.decode(encoding, errors="replace").count("\n") + 1, err.reason
         label = "UTF-8" if encoding == "utf-8" else f"{encoding.upper()} (as its byte-order mark says)"
-        raise OverfitError(f"file={path}: line {line} is not valid {label} ({detail}); "
-                           "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+        raise OverfitError(
+            f"file={path}: line {line} is not valid {label} ({detail}); "
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None
 
 
 def read_reviews_file(path: str | Path) -> list[str]:
@@ -104,8 +113,9 @@ def read_reviews_file(path: str | Path) -> list[str]:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise OverfitError(f"file={path}: cannot be read ({err.strerror}); check the path and its permissions"
-                           ) from None
+        raise OverfitError(
+            f"file={path}: cannot be read ({err.strerror}); check the path and its permissions"
+        ) from None
     if not data:
         raise OverfitError(f"file={path}: is empty (0 bytes); give a text file with one review per line")
     text = _decode(data, path)
@@ -116,22 +126,28 @@ def read_reviews_file(path: str | Path) -> list[str]:
     for number, line in enumerate(lines, 1):
         line = line.removesuffix("\r")
         if "\x00" in line:
-            raise OverfitError(f"file={path}: line {number} holds NUL characters: UTF-16 without a byte-order mark, "
-                               "or not a text file? save it as UTF-8 text, one review per line")
+            raise OverfitError(
+                f"file={path}: line {number} holds NUL characters: UTF-16 without a byte-order mark, "
+                "or not a text file? save it as UTF-8 text, one review per line"
+            )
         _check_size(line, f"file={path}: line {number}")
         reviews.append(line.strip())
     if not any(reviews):
-        raise OverfitError(f"file={path}: holds no review ({len(lines)} lines, all empty); "
-                           "give a text file with one review per line")
+        raise OverfitError(
+            f"file={path}: holds no review ({len(lines)} lines, all empty); give a text file with one review per line"
+        )
     return reviews
 
 
 def printable(text: str) -> str:
     """`text` on one screen line: control characters, line/paragraph separators and bidirectional
     controls are written as escapes (\\t, \\x0b, \\u2028, ...), so no review can break or reorder a row."""
-    return "".join(ch.encode("unicode_escape").decode("ascii")
-                   if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI or ch == "\ufeff" else ch
-                   for ch in text)
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI or ch == "\ufeff"
+        else ch
+        for ch in text
+    )
 
 
 def format_predictions(reviews: Sequence[str], probabilities: Sequence[float | None], width: int = 70) -> str:

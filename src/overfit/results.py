@@ -31,8 +31,11 @@ from overfit.errors import OverfitError
 
 STUDIES = ("regularization", "more_data", "capacity")
 SWEPT = {"more_data": ("data.train_size", "train size"), "capacity": ("model.hidden", "width")}
-FIGURES = {"regularization": ["curves_pooled.png"], "more_data": ["test_acc_gap_vs_train_size.png"],
-           "capacity": ["test_acc_gap_vs_width.png"]}
+FIGURES = {
+    "regularization": ["curves_pooled.png"],
+    "more_data": ["test_acc_gap_vs_train_size.png"],
+    "capacity": ["test_acc_gap_vs_width.png"],
+}
 BEGIN, END = "<!-- results:begin (python scripts/results.py) -->", "<!-- results:end -->"
 SWEEP_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)(-\d+)?$")  # conf/hydra/default.yaml's sweep.dir
 
@@ -60,12 +63,12 @@ def newest_sweeps(logs: Path) -> dict[str, Path]:
 class Sweep:
     study: str
     path: Path
-    runs: int = 0                     # run dirs with a metrics.json
+    runs: int = 0  # run dirs with a metrics.json
     unfinished: list = field(default_factory=list)  # run dirs without one
-    wall_s: float = 0.0               # sum of the runs' metrics.json wall_s (data, fit, test)
-    train_s: float = 0.0              # sum of time/train_s (fit only)
-    span_s: float = math.nan          # sweep start (dir name, else first event) -> the last run's last event
-    start: float = math.nan           # unix time
+    wall_s: float = 0.0  # sum of the runs' metrics.json wall_s (data, fit, test)
+    train_s: float = 0.0  # sum of time/train_s (fit only)
+    span_s: float = math.nan  # sweep start (dir name, else first event) -> the last run's last event
+    start: float = math.nan  # unix time
 
 
 def measure(study: str, sweep: Path) -> Sweep:
@@ -144,13 +147,23 @@ def _pct(row: dict, metric: str, sign: str = "", scale: float = 100, digits: int
 
 
 def long_table(pooled: list[dict]) -> str:
-    head = ["variant", "n", "test acc %", "Δ test acc vs baseline (paired), pp", "best val acc %",
-            "gap (train - val acc), pp", "min val loss", "test loss"]
+    head = [
+        "variant",
+        "n",
+        "test acc %",
+        "Δ test acc vs baseline (paired), pp",
+        "best val acc %",
+        "gap (train - val acc), pp",
+        "min val loss",
+        "test loss",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in pooled:
-        lines.append(f"| {r['group']} | {r['n']} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | "
-                     f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, 3)} | "
-                     f"{_pct(r, 'test_loss', '', 1, 3)} |")
+        lines.append(
+            f"| {r['group']} | {r['n']} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | "
+            f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, 3)} | "
+            f"{_pct(r, 'test_loss', '', 1, 3)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -162,8 +175,12 @@ def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str 
     lines = [f"| {label} | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
     most = max(r["n"] for r in pooled)
     for value in values:
-        row = [_pct(c, metric, sign) + (f" (n={c['n']})" if c["n"] != most else "") if (c := cells.get((value, v)))
-               else "-" for v in variants]
+        row = [
+            _pct(c, metric, sign) + (f" (n={c['n']})" if c["n"] != most else "")
+            if (c := cells.get((value, v)))
+            else "-"
+            for v in variants
+        ]
         lines.append(f"| {value} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -173,26 +190,35 @@ def duration(seconds: float) -> str:
 
 
 def _when(sweep: Sweep) -> str:
-    return datetime.fromtimestamp(sweep.start, timezone.utc).strftime("%Y-%m-%d") if math.isfinite(sweep.start) \
+    return (
+        datetime.fromtimestamp(sweep.start, timezone.utc).strftime("%Y-%m-%d")
+        if math.isfinite(sweep.start)
         else "unknown date"
+    )
 
 
 def study_section(sweep: Sweep, pooled: list[dict], warnings: list[str], figures: list[str], img: str) -> str:
     epochs = "/".join(sorted({str(r.get("trainer.max_epochs")) for r in pooled}))
     seeds = sorted({s for r in pooled for s in r["seeds"]}, key=str)
-    text = [f"### {sweep.study}", "",
-            (f"`{sweep.path.name}`: {sweep.runs} runs ({len(pooled)} groups x seeds {', '.join(map(str, seeds))}; "
-             f"max epochs {epochs}), {duration(sweep.span_s)} wall (sum over runs: {duration(sweep.wall_s)}, "
-             f"of which fit {duration(sweep.train_s)}), {_when(sweep)}.")]
+    text = [
+        f"### {sweep.study}",
+        "",
+        (
+            f"`{sweep.path.name}`: {sweep.runs} runs ({len(pooled)} groups x seeds {', '.join(map(str, seeds))}; "
+            f"max epochs {epochs}), {duration(sweep.span_s)} wall (sum over runs: {duration(sweep.wall_s)}, "
+            f"of which fit {duration(sweep.train_s)}), {_when(sweep)}."
+        ),
+    ]
     if sweep.unfinished:
         text.append(f"**{len(sweep.unfinished)} unfinished run(s), left out:** {', '.join(sweep.unfinished)}.")
     text.append("")
     if sweep.study in SWEPT:
         key, label = SWEPT[sweep.study]
-        for title, metric, sign in (("Test accuracy, %", "test_acc", ""),
-                                    ("Generalization gap (train acc - val acc at the last epoch), pp", "gap", ""),
-                                    ("Test accuracy minus baseline (same seed, same " + label + "), pp",
-                                     "test_acc_diff", "+")):
+        for title, metric, sign in (
+            ("Test accuracy, %", "test_acc", ""),
+            ("Generalization gap (train acc - val acc at the last epoch), pp", "gap", ""),
+            ("Test accuracy minus baseline (same seed, same " + label + "), pp", "test_acc_diff", "+"),
+        ):
             text += [f"{title}:", "", wide_table(pooled, key, label, metric, sign)]
     text += [long_table(pooled)]
     text += [f"![{sweep.study}: {name}]({img}{sweep.study}_{name})\n" for name in figures]
@@ -227,15 +253,22 @@ def write_results(sweeps: dict[str, Path], out: Path, readme: Path | None = None
         sections[study] = (info, written["pooled"], warnings, names)
         sweeps_info.append(info)
     if not sections:
-        raise OverfitError("no sweep of any study (" + ", ".join(STUDIES) + "): run e.g. "
-                           "`python train.py experiment=regularization` first")
+        raise OverfitError(
+            "no sweep of any study (" + ", ".join(STUDIES) + "): run e.g. "
+            "`python train.py experiment=regularization` first"
+        )
     dates = sorted({_when(s) for s in sweeps_info})
-    header = (f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} "
-              f"on {machine()}. Mean ± half-width of the 95% t-interval over seeds; accuracies in %, differences "
-              "in percentage points (pp); gap = train acc - val acc at the last epoch (train acc with dropout on). "
-              "Wall time: from the sweep's start (its dir name) to its last run's last TensorBoard event, one "
-              "process (Python start-up, ~5 s, not included).\n")
-    body = lambda img: header + "\n" + "\n".join(study_section(*sections[s], img) for s in sections)
+    header = (
+        f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} "
+        f"on {machine()}. Mean ± half-width of the 95% t-interval over seeds; accuracies in %, differences "
+        "in percentage points (pp); gap = train acc - val acc at the last epoch (train acc with dropout on). "
+        "Wall time: from the sweep's start (its dir name) to its last run's last TensorBoard event, one "
+        "process (Python start-up, ~5 s, not included).\n"
+    )
+
+    def body(img):
+        return header + "\n" + "\n".join(study_section(*sections[s], img) for s in sections)
+
     (out / "results.md").write_text("## Results\n\n" + body(""))
     files.append(out / "results.md")
     updated = None

@@ -55,12 +55,15 @@ def inspect(path: Path) -> Candidate | str:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        return f"unreadable, truncated or not a checkpoint ({str(err).splitlines()[0][:100] if str(err) else type(err).__name__})"
+        detail = str(err).splitlines()[0][:100] if str(err) else type(err).__name__
+        return f"unreadable, truncated or not a checkpoint ({detail})"
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "loops" not in ckpt:
         return "not a Lightning training checkpoint (no state_dict or loop state)"
     progress = ckpt["loops"].get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
-    stopped = any(k.startswith("EarlyStopping") and int(v.get("stopped_epoch", 0) or 0) > 0
-                  for k, v in ckpt.get("callbacks", {}).items())
+    stopped = any(
+        k.startswith("EarlyStopping") and int(v.get("stopped_epoch", 0) or 0) > 0
+        for k, v in ckpt.get("callbacks", {}).items()
+    )
     # Saved at an epoch's end, the epoch is processed but not yet counted completed.
     return Candidate(path, int(ckpt.get("global_step", 0)), int(progress.get("processed", 0)), stopped)
 
@@ -97,8 +100,10 @@ def resolve(cfg: DictConfig) -> Candidate | None:
             return None
         best, broken = newest_intact(ckpt_dir) if ckpt_dir else (None, {})
         if best is None and broken:
-            raise OverfitError(f"ckpt_path=last: {ckpt_dir} holds {len(broken)} checkpoint file(s) but none is "
-                               f"intact ({_describe(broken)}); delete {ckpt_dir} to start this run afresh")
+            raise OverfitError(
+                f"ckpt_path=last: {ckpt_dir} holds {len(broken)} checkpoint file(s) but none is "
+                f"intact ({_describe(broken)}); delete {ckpt_dir} to start this run afresh"
+            )
         if best is None:
             log.info(f"ckpt_path=last: no checkpoint in {ckpt_dir} yet, starting fresh")
             cfg.ckpt_path = None
@@ -113,10 +118,14 @@ def resolve(cfg: DictConfig) -> Candidate | None:
         return found
     best, broken = newest_intact(path.parent)
     if best is None:
-        raise OverfitError(f"ckpt_path={asked}: {found}, and no intact checkpoint beside it; "
-                           "pass another run's checkpoints/last.ckpt, or drop ckpt_path to start afresh")
-    log.warning(f"ckpt_path={asked} is {found}; resuming from the newest intact checkpoint beside it, "
-                f"{best.path.name} ({best.epochs_done} epochs done)")
+        raise OverfitError(
+            f"ckpt_path={asked}: {found}, and no intact checkpoint beside it; "
+            "pass another run's checkpoints/last.ckpt, or drop ckpt_path to start afresh"
+        )
+    log.warning(
+        f"ckpt_path={asked} is {found}; resuming from the newest intact checkpoint beside it, "
+        f"{best.path.name} ({best.epochs_done} epochs done)"
+    )
     cfg.ckpt_path = str(best.path)
     return best
 
@@ -130,8 +139,10 @@ def refuse_to_overwrite(cfg: DictConfig) -> None:
     held = [p for p in ([Path(out_dir) / "metrics.json"] if out_dir else []) if p.is_file()]
     held += sorted(ckpt_dir.glob("*.ckpt"))[:1] if ckpt_dir and ckpt_dir.is_dir() else []
     if held:
-        raise OverfitError(f"paths.output_dir={out_dir} already holds a run ({held[0].name}): resume it with "
-                           "ckpt_path=last, or give this run another directory (hydra.run.dir=...)")
+        raise OverfitError(
+            f"paths.output_dir={out_dir} already holds a run ({held[0].name}): resume it with "
+            "ckpt_path=last, or give this run another directory (hydra.run.dir=...)"
+        )
     return None
 
 
@@ -144,9 +155,13 @@ def finished_message(cfg: DictConfig, found: Candidate | None) -> str | None:
     done_steps = max_steps not in (None, -1) and found.global_step >= max_steps
     if not (found.stopped_early or done_epochs or done_steps):
         return None
-    why = ("early stopping ended it" if found.stopped_early else
-           f"{found.epochs_done} of trainer.max_epochs={max_epochs} epochs done" if done_epochs else
-           f"{found.global_step} of trainer.max_steps={max_steps} steps done")
+    why = (
+        "early stopping ended it"
+        if found.stopped_early
+        else f"{found.epochs_done} of trainer.max_epochs={max_epochs} epochs done"
+        if done_epochs
+        else f"{found.global_step} of trainer.max_steps={max_steps} steps done"
+    )
     metrics = Path(found.path).parent.parent / "metrics.json"
     result = ""
     if metrics.is_file():
@@ -159,12 +174,12 @@ def finished_message(cfg: DictConfig, found: Candidate | None) -> str | None:
     return f"nothing to resume: {found.path} is from a run that already finished ({why}){result}{further}"
 
 
-
 def _describe(broken: dict[Path, str]) -> str:
     return "; ".join(f"{p.name}: {why}" for p, why in list(broken.items())[:3])
 
 
 def _warn_skipped(broken: dict[Path, str], chosen: Candidate) -> None:
     if broken:
-        log.warning(f"skipped checkpoint(s) that cannot be resumed from ({_describe(broken)}); "
-                    f"using {chosen.path.name}")
+        log.warning(
+            f"skipped checkpoint(s) that cannot be resumed from ({_describe(broken)}); using {chosen.path.name}"
+        )

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-
 _CLAIMED: dict[str, str] = {}  # requested name -> the directory this process claimed for it
 
 
@@ -40,8 +39,12 @@ def _claim(path: str) -> str:
             continue
         except OSError as err:
             # Raised inside Hydra's config resolution, an exception would become a multi-line report.
-            print(f"error: cannot create the run directory {candidate} ({err.strerror}): "
-                  "set paths.log_dir=<a writable directory>", file=sys.stderr, flush=True)
+            print(
+                f"error: cannot create the run directory {candidate} ({err.strerror}): "
+                "set paths.log_dir=<a writable directory>",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(2)
     raise RuntimeError(f"{base}: 10,000 runs with this name already")  # pragma: no cover
 

@@ -29,8 +29,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from overfit.search_space import (SearchError, build, first_line, make_pruner, open_storage, parse_space, plain,
-                                  quote, storage_url)
+from overfit.search_space import (
+    SearchError,
+    build,
+    first_line,
+    make_pruner,
+    open_storage,
+    parse_space,
+    plain,
+    quote,
+    storage_url,
+)
 
 log = logging.getLogger("overfit")
 HOST = socket.gethostname()
@@ -57,10 +66,13 @@ class Search:
                 write_results(self, study)
                 trial, err = self.failures[-1]
                 log.error(f"trial {trial.number} failed", exc_info=err if isinstance(err, BaseException) else None)
-                print(f"error: trial {trial.number} failed ({trial.user_attrs.get('run_dir', '?')}): "
-                      f"{type(err).__name__}: {first_line(err)} (hydra.sweeper.max_failure_rate="
-                      f"{self.settings['max_failure_rate']}: raise it to go on past failed trials)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"error: trial {trial.number} failed ({trial.user_attrs.get('run_dir', '?')}): "
+                    f"{type(err).__name__}: {first_line(err)} (hydra.sweeper.max_failure_rate="
+                    f"{self.settings['max_failure_rate']}: raise it to go on past failed trials)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 sys.exit(1)
         write_results(self, study)
 
@@ -83,9 +95,13 @@ class Search:
         missing = object()
         for key in self.space:
             plain_key = key.lstrip("+~")
-            if key[0] not in "+~" and "/" not in key and not key.startswith("hydra.") and \
-                    OmegaConf.select(self.config, plain_key, default=missing, throw_on_resolution_failure=False) \
-                    is missing:
+            if (
+                key[0] not in "+~"
+                and "/" not in key
+                and not key.startswith("hydra.")
+                and OmegaConf.select(self.config, plain_key, default=missing, throw_on_resolution_failure=False)
+                is missing
+            ):
                 raise SearchError(f"search space {key}: no such key in the config (a typo? +{key} adds one)")
         self.fixed = list(fixed.values())
         self.fingerprint = sorted(arguments)
@@ -97,20 +113,28 @@ class Search:
         optuna.logging.disable_default_handler()
         optuna.logging.enable_propagation()  # Optuna's lines go where Hydra's log goes
         try:
-            study = optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,
-                                        pruner=pruner, direction=s["direction"], load_if_exists=True)
+            study = optuna.create_study(
+                study_name=self.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction=s["direction"],
+                load_if_exists=True,
+            )
         except Exception as err:
-            raise SearchError(f"hydra.sweeper.study_name={self.study_name} in {self.storage}: {first_line(err)}") \
-                from None
+            raise SearchError(
+                f"hydra.sweeper.study_name={self.study_name} in {self.storage}: {first_line(err)}"
+            ) from None
         started = study.user_attrs.get("overrides")
         if started is None:
             study.set_user_attr("overrides", self.fingerprint)
         elif started != self.fingerprint:
-            raise SearchError(f"study {self.study_name} in {self.storage} was started with the overrides {started}, "
-                              f"not {self.fingerprint}: resume it with the same command, or start another with "
-                              "hydra.sweeper.study_name=<new name>")
-        log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, "
-                 f"worker {HOST}:{os.getpid()}")
+            raise SearchError(
+                f"study {self.study_name} in {self.storage} was started with the overrides {started}, "
+                f"not {self.fingerprint}: resume it with the same command, or start another with "
+                "hydra.sweeper.study_name=<new name>"
+            )
+        log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, worker {HOST}:{os.getpid()}")
         return study
 
     def ask_lock(self) -> Any:
@@ -126,8 +150,11 @@ class Search:
 
         self.fail_lost(study)
         with self.ask_lock():
-            held_trials = [t for t in study.get_trials(deepcopy=False)
-                           if t.state != TrialState.WAITING and "lost" not in t.user_attrs]
+            held_trials = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.state != TrialState.WAITING and "lost" not in t.user_attrs
+            ]
             room = min(int(self.settings["n_jobs"]), int(self.settings["n_trials"]) - len(held_trials))
             batch = [study.ask(self.space) for _ in range(max(room, 0))]
             for trial in batch:
@@ -159,8 +186,11 @@ class Search:
 
     def overrides(self, trial: Any) -> tuple[str, ...]:
         sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()]
-        where = [f"++optuna_trial.study={self.study_name}", f"++optuna_trial.storage={quote(self.storage)}",
-                 f"++optuna_trial.number={trial.number}"]
+        where = [
+            f"++optuna_trial.study={self.study_name}",
+            f"++optuna_trial.storage={quote(self.storage)}",
+            f"++optuna_trial.number={trial.number}",
+        ]
         return tuple(self.fixed + sampled + where)
 
     def run_batch(self, study: Any, batch: list) -> None:

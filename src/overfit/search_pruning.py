@@ -22,8 +22,12 @@ def load_trial(where: DictConfig | dict, settings: Any) -> Any:
     """The running `optuna.trial.Trial` this job is, rebuilt from the storage (for report / should_prune)."""
     import optuna
 
-    study = optuna.load_study(study_name=where["study"], storage=open_storage(where["storage"]),
-                              pruner=make_pruner(settings), sampler=optuna.samplers.RandomSampler())
+    study = optuna.load_study(
+        study_name=where["study"],
+        storage=open_storage(where["storage"]),
+        pruner=make_pruner(settings),
+        sampler=optuna.samplers.RandomSampler(),
+    )
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(where["number"]))
     return optuna.trial.Trial(study, trial_id)
 
@@ -54,16 +58,20 @@ class ReportToTrial(L.Callback):
         if trainer.is_global_zero and self.trial is not None:
             value = trainer.callback_metrics.get(self.monitor)
             if value is None:
-                raise OverfitError(f"callbacks.optuna_pruning.monitor={self.monitor}: not logged; "
-                                   f"choose one of {sorted(trainer.callback_metrics)}")
+                raise OverfitError(
+                    f"callbacks.optuna_pruning.monitor={self.monitor}: not logged; "
+                    f"choose one of {sorted(trainer.callback_metrics)}"
+                )
             epoch = trainer.current_epoch
             try:
                 self.trial.report(float(value), step=epoch)
                 prune = self.trial.should_prune()
                 if prune:
                     self.trial.set_user_attr("pruned_at_epoch", epoch + 1)
-                    log.info(f"optuna: trial {self.where['number']} pruned after epoch {epoch + 1} "
-                             f"({self.monitor}={float(value):.4f})")
+                    log.info(
+                        f"optuna: trial {self.where['number']} pruned after epoch {epoch + 1} "
+                        f"({self.monitor}={float(value):.4f})"
+                    )
             except RuntimeError as err:  # the trial was closed meanwhile (taken for lost): train on, unreported
                 log.warning(f"optuna: trial {self.where['number']}: {err}; no longer reporting")
                 self.trial, prune = None, False

@@ -21,9 +21,11 @@ import yaml
 from omegaconf import OmegaConf
 
 log = logging.getLogger("overfit")
-FIGURES = {"optuna_history.png": "plot_optimization_history",
-           "optuna_intermediate_values.png": "plot_intermediate_values",
-           "optuna_importance.png": "plot_param_importances"}
+FIGURES = {
+    "optuna_history.png": "plot_optimization_history",
+    "optuna_intermediate_values.png": "plot_intermediate_values",
+    "optuna_importance.png": "plot_param_importances",
+}
 
 
 def rerun_command(search: Any, params: dict) -> str:
@@ -42,26 +44,40 @@ def write_results(search: Any, study: Any) -> Path:
     out = Path(OmegaConf.select(search.config, "hydra.sweep.dir"))
     out.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
-    counts = {name: sum(t.state == state for t in trials) for name, state in (
-        ("complete", TrialState.COMPLETE), ("pruned", TrialState.PRUNED), ("failed", TrialState.FAIL),
-        ("running", TrialState.RUNNING))}
+    counts = {
+        name: sum(t.state == state for t in trials)
+        for name, state in (
+            ("complete", TrialState.COMPLETE),
+            ("pruned", TrialState.PRUNED),
+            ("failed", TrialState.FAIL),
+            ("running", TrialState.RUNNING),
+        )
+    }
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
-    results = {"name": "optuna", "study": search.study_name, "storage": search.storage,
-               "direction": study.direction.name.lower(), "trials": counts,
-               "best_value": best.value if best else None, "best_params": dict(best.params) if best else {},
-               "best_trial": best.number if best else None,
-               "best_run_dir": best.user_attrs.get("run_dir") if best else None,
-               "command": rerun_command(search, best.params) if best else None,
-               "epochs_saved_by_pruning": epochs_saved(search, trials),
-               "figures": []}
+    results = {
+        "name": "optuna",
+        "study": search.study_name,
+        "storage": search.storage,
+        "direction": study.direction.name.lower(),
+        "trials": counts,
+        "best_value": best.value if best else None,
+        "best_params": dict(best.params) if best else {},
+        "best_trial": best.number if best else None,
+        "best_run_dir": best.user_attrs.get("run_dir") if best else None,
+        "command": rerun_command(search, best.params) if best else None,
+        "epochs_saved_by_pruning": epochs_saved(search, trials),
+        "figures": [],
+    }
     write_trials_csv(out / "trials.csv", trials)
     if search.settings.get("plots") and complete:
         results["figures"] = plot(study, out)
     atomic_write(out / "optimization_results.yaml", yaml.safe_dump(results, sort_keys=False, width=100_000))
     if best:
-        log.info(f"optuna: best {best.value:.4f} (trial {best.number}) of {len(trials)} trials {counts}; "
-                 f"re-run it: {results['command']}")
+        log.info(
+            f"optuna: best {best.value:.4f} (trial {best.number}) of {len(trials)} trials {counts}; "
+            f"re-run it: {results['command']}"
+        )
     else:
         log.info(f"optuna: no complete trial yet ({counts})")
     return out / "optimization_results.yaml"
@@ -80,9 +96,18 @@ def write_trials_csv(path: Path, trials: list) -> None:
     rows = [["number", "state", "value", "pruned_at_epoch", "duration_s", *names, "run_dir", "error"]]
     for t in trials:
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
-        rows.append([t.number, t.state.name, t.value, t.user_attrs.get("pruned_at_epoch"),
-                     None if duration is None else round(duration, 1), *(t.params.get(n) for n in names),
-                     t.user_attrs.get("run_dir"), t.user_attrs.get("error") or t.user_attrs.get("lost")])
+        rows.append(
+            [
+                t.number,
+                t.state.name,
+                t.value,
+                t.user_attrs.get("pruned_at_epoch"),
+                None if duration is None else round(duration, 1),
+                *(t.params.get(n) for n in names),
+                t.user_attrs.get("run_dir"),
+                t.user_attrs.get("error") or t.user_attrs.get("lost"),
+            ]
+        )
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     with open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(rows)

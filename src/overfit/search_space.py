@@ -20,8 +20,12 @@ from omegaconf import OmegaConf
 
 from overfit.errors import OverfitError
 
-PRUNERS = {"median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner",
-           "hyperband": "HyperbandPruner", "none": "NopPruner"}
+PRUNERS = {
+    "median": "MedianPruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+    "none": "NopPruner",
+}
 
 
 class SearchError(OverfitError):
@@ -54,8 +58,10 @@ def make_pruner(settings: Any) -> Any:
     if choice is None or OmegaConf.is_config(choice) or isinstance(choice, dict):
         return build(choice or {"_target_": "NopPruner"}, "hydra.sweeper.pruner", "optuna.pruners")
     if choice not in PRUNERS:
-        raise SearchError(f"hydra.sweeper.pruner={choice}: choose one of {', '.join(PRUNERS)}"
-                          " (or a {_target_: optuna.pruners.<Class>, ...} config)")
+        raise SearchError(
+            f"hydra.sweeper.pruner={choice}: choose one of {', '.join(PRUNERS)}"
+            " (or a {_target_: optuna.pruners.<Class>, ...} config)"
+        )
     args = dict(plain((settings.get("pruners") or {}).get(choice)) or {})
     return build({"_target_": PRUNERS[choice], **args}, f"hydra.sweeper.pruners.{choice}", "optuna.pruners")
 
@@ -117,7 +123,7 @@ def distribution(override: Any, line: str) -> Any:
 def storage_url(where: str) -> str:
     """Absolute, so jobs that start elsewhere (submitit, DDP ranks) find the same study."""
     if where.startswith("sqlite:///"):
-        path = Path(where[len("sqlite:///"):]).absolute()
+        path = Path(where[len("sqlite:///") :]).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
     if "://" in where:

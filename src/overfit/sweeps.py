@@ -35,8 +35,15 @@ DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE"
 def _one_job_command(entry: str):
     def command(local_rank: int) -> tuple[list[str], str]:
         hc = HydraConfig.get()
-        cmd = [sys.executable, entry, *hc.overrides.task, "hydra.mode=RUN", f'hydra.run.dir="{hc.runtime.output_dir}"',
-               f"hydra.job.name={hc.job.name}_ddp_rank_{local_rank}", "hydra.output_subdir=null"]
+        cmd = [
+            sys.executable,
+            entry,
+            *hc.overrides.task,
+            "hydra.mode=RUN",
+            f'hydra.run.dir="{hc.runtime.output_dir}"',
+            f"hydra.job.name={hc.job.name}_ddp_rank_{local_rank}",
+            "hydra.output_subdir=null",
+        ]
         return cmd, hc.runtime.cwd
 
     return command

@@ -37,20 +37,40 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 log = logging.getLogger("overfit")
 
 # HPARAMS columns, most telling first: (config key, column title). Missing (null) ones are skipped.
-HPARAMS = (("model.variant", "variant"), ("seed", "seed"), ("data.train_size", "train size"),
-           ("model.hidden", "hidden"), ("model.dropout", "dropout"), ("model.optimizer.weight_decay", "weight decay"),
-           ("model.optimizer.lr", "lr"), ("model.optimizer._target_", "optimizer"), ("model.rank", "rank"),
-           ("data.batch_size", "batch size"), ("data.vocab_size", "vocab size"), ("trainer.max_epochs", "max epochs"),
-           ("trainer.max_steps", "max steps"))
+HPARAMS = (
+    ("model.variant", "variant"),
+    ("seed", "seed"),
+    ("data.train_size", "train size"),
+    ("model.hidden", "hidden"),
+    ("model.dropout", "dropout"),
+    ("model.optimizer.weight_decay", "weight decay"),
+    ("model.optimizer.lr", "lr"),
+    ("model.optimizer._target_", "optimizer"),
+    ("model.rank", "rank"),
+    ("data.batch_size", "batch size"),
+    ("data.vocab_size", "vocab size"),
+    ("trainer.max_epochs", "max epochs"),
+    ("trainer.max_steps", "max steps"),
+)
 HPARAM_KEYS = tuple(key for key, _ in HPARAMS)
 TITLES = {key.removesuffix("._target_"): title for key, title in HPARAMS}
 # A sweep's metric columns, in this order (TensorBoard shows the first five): (scalar tag, column title).
-METRICS = (("test/acc", "test acc"), ("test/loss", "test loss"), ("val/acc_best", "best val acc"),
-           ("loss/val", "val loss (last epoch)"), ("acc/val", "val acc (last epoch)"),
-           ("loss/train", "train loss (last epoch)"), ("acc/train", "train acc (last epoch)"),
-           ("time/train_s", "fit time (s)"))
-LAYOUT = {"train vs val (one chart per metric, as Keras)": {
-    "loss": ["Multiline", [r"^loss/(train|val)$"]], "accuracy": ["Multiline", [r"^acc/(train|val)$"]]}}
+METRICS = (
+    ("test/acc", "test acc"),
+    ("test/loss", "test loss"),
+    ("val/acc_best", "best val acc"),
+    ("loss/val", "val loss (last epoch)"),
+    ("acc/val", "val acc (last epoch)"),
+    ("loss/train", "train loss (last epoch)"),
+    ("acc/train", "train acc (last epoch)"),
+    ("time/train_s", "fit time (s)"),
+)
+LAYOUT = {
+    "train vs val (one chart per metric, as Keras)": {
+        "loss": ["Multiline", [r"^loss/(train|val)$"]],
+        "accuracy": ["Multiline", [r"^acc/(train|val)$"]],
+    }
+}
 _FLOAT, _STRING, _BOOL = api_pb2.DATA_TYPE_FLOAT64, api_pb2.DATA_TYPE_STRING, api_pb2.DATA_TYPE_BOOL
 
 
@@ -95,12 +115,19 @@ def session_summaries(params: dict, trial: str) -> list[Summary]:
     """A run's session: start (hyperparameter values under their HPARAMS names, trial name) and end (success)."""
     start = plugin_data_pb2.SessionStartInfo(group_name=trial, start_time_secs=time.time())
     for key, value in params.items():
-        field = "bool_value" if isinstance(value, bool) else "number_value" if isinstance(value, (int, float)) \
+        field = (
+            "bool_value"
+            if isinstance(value, bool)
+            else "number_value"
+            if isinstance(value, (int, float))
             else "string_value"
+        )
         setattr(start.hparams[tb_name(key)], field, value if field != "string_value" else str(value))
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
-    return [_hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
-            _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
+    return [
+        _hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+        _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end),
+    ]
 
 
 def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> Summary:
@@ -111,8 +138,9 @@ def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> 
         seen = values.get(key, [])
         if not seen and key not in intervals:
             continue
-        info = api_pb2.HParamInfo(name=tb_name(key), display_name=TITLES[key],
-                                  differs=key in intervals or len({repr(v) for v in seen}) > 1)
+        info = api_pb2.HParamInfo(
+            name=tb_name(key), display_name=TITLES[key], differs=key in intervals or len({repr(v) for v in seen}) > 1
+        )
         numbers = [v for v in seen if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if key in intervals or (numbers and len(numbers) == len(seen)):
             low, high = intervals.get(key, (min(numbers or [0]), max(numbers or [0])))
@@ -125,8 +153,9 @@ def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> 
             info.domain_discrete.extend(sorted({str(v) for v in seen}, key=_natural))
         infos.append(info)
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=title) for tag, title in METRICS]
-    return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(hparam_infos=infos,
-                                                                                 metric_infos=metrics))
+    return _hparams_summary(
+        metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
+    )
 
 
 def tested_epoch(trainer: L.Trainer) -> int:
@@ -188,8 +217,11 @@ class SweepHParams(Callback):
                 writer.close()
                 log.info("TensorBoard HPARAMS definition of this sweep: %s (%.1f s)", where, time.perf_counter() - t0)
         except Exception as err:  # noqa: BLE001
-            log.warning("no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
-                        type(err).__name__, err)
+            log.warning(
+                "no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
+                type(err).__name__,
+                err,
+            )
 
 
 def _as_logged(value):
@@ -235,9 +267,13 @@ def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
     params = config.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=True) if params else {}
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(
-        [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
-    intervals = {_short(o.get_key_element()): (float(o.value().start), float(o.value().end))
-                 for o in parsed if o.is_sweep_override() and not o.is_discrete_sweep()}
+        [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    )
+    intervals = {
+        _short(o.get_key_element()): (float(o.value().start), float(o.value().end))
+        for o in parsed
+        if o.is_sweep_override() and not o.is_discrete_sweep()
+    }
     grid = [o for o in parsed if not o.is_sweep_override() or o.is_discrete_sweep()]
     values, composed = defaultdict(list), {}
     jobs = BasicSweeper.split_arguments(grid, None)[0]
@@ -280,8 +316,11 @@ def _same_overrides() -> str:
         return "<this run's overrides> "
     from hydra.types import RunMode
 
-    kept = [o for o in HydraConfig.get().overrides.task if not o.split("=", 1)[0].lstrip("+~").startswith(
-        ("hydra.", "ckpt_path"))]
+    kept = [
+        o
+        for o in HydraConfig.get().overrides.task
+        if not o.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "ckpt_path"))
+    ]
     if HydraConfig.get().mode == RunMode.MULTIRUN:  # one job of a sweep: resume it alone, not the whole sweep
         kept.append("hydra.mode=RUN")
     return "".join(f"{o} " for o in kept)
@@ -302,22 +341,31 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
     lines = [f"== overfit: {record['variant']} (seed {cfg.seed}) =="]
     if "test/acc" in metrics:
         epoch = re.search(r"epoch_(\d+)", Path(tested_ckpt).name) if tested_ckpt else None
-        tested = (f"best checkpoint {Path(tested_ckpt).name}" + (f": epoch {int(epoch.group(1))}" if epoch else "")
-                  if tested_ckpt else f"final weights: epoch {record['epochs_run']}")
+        tested = (
+            f"best checkpoint {Path(tested_ckpt).name}" + (f": epoch {int(epoch.group(1))}" if epoch else "")
+            if tested_ckpt
+            else f"final weights: epoch {record['epochs_run']}"
+        )
         lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}  ({tested})")
     if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 1:
-        lines.append(f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
-                     f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})")
+        lines.append(
+            f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
+            f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})"
+        )
     other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time", "epoch")}
     if other:
         lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {v:.6g}" for k, v in sorted(other.items())))
-    lines.append(f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
-                 f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)")
+    lines.append(
+        f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
+        f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)"
+    )
     board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
     logged = any(out_dir.glob("events.out.tfevents.*"))
     lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else "(no logger: no curves)"))
     if checkpoint is not None and checkpoint.dirpath:
         # continue in this same dir (its curves stay one run): ckpt_path=last + this run dir
-        lines.append(f"ckpts    {checkpoint.dirpath}  (resume: python train.py {_same_overrides()}ckpt_path=last "
-                     f"hydra.run.dir={out_dir})")
+        lines.append(
+            f"ckpts    {checkpoint.dirpath}  (resume: python train.py {_same_overrides()}ckpt_path=last "
+            f"hydra.run.dir={out_dir})"
+        )
     print("\n".join(lines), flush=True)

@@ -25,8 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 from overfit import resume
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
-from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
 from overfit.errors import OverfitError, RunInterrupted
+from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
 from overfit.tracking import fit_record, log_hparams, print_summary
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,15 @@ def _report_interrupts(trainer: L.Trainer, cfg: DictConfig, doing: str):
         ckpt_dir = resume.checkpoint_dir(cfg)
         found, _ = resume.newest_intact(ckpt_dir) if ckpt_dir else (None, {})
         out_dir = OmegaConf.select(cfg, "paths.output_dir")
-        where = (f"resume from {found.path.name} ({found.epochs_done} epochs done) with ckpt_path={found.path}, "
-                 f"or ckpt_path=last hydra.run.dir={out_dir}"
-                 if found else "no epoch had finished, so there is nothing to resume")
-        raise RunInterrupted(f"{signal.Signals(signum).name} during {doing} at step {trainer.global_step}: {where}",
-                             signum) from None
+        where = (
+            f"resume from {found.path.name} ({found.epochs_done} epochs done) with ckpt_path={found.path}, "
+            f"or ckpt_path=last hydra.run.dir={out_dir}"
+            if found
+            else "no epoch had finished, so there is nothing to resume"
+        )
+        raise RunInterrupted(
+            f"{signal.Signals(signum).name} during {doing} at step {trainer.global_step}: {where}", signum
+        ) from None
 
 
 def _check_resume_checkpoint(cfg: DictConfig) -> dict:
@@ -143,16 +147,24 @@ def _check_resume_checkpoint(cfg: DictConfig) -> dict:
     checkpoint = read_checkpoint(cfg.ckpt_path)
     saved = checkpoint.get("hyper_parameters", {})
     # Same shapes are not the same model: baseline and dropout share every tensor shape.
-    asked = {k: OmegaConf.to_object(v) if OmegaConf.is_config(v) else v
-             for k, v in cfg.model.items() if k in ("variant", "hidden", "dropout", "rank")}
-    differ = {k: (saved[k], v) for k, v in asked.items() if k in saved and list(np.atleast_1d(saved[k])) !=
-              list(np.atleast_1d(v))}
+    asked = {
+        k: OmegaConf.to_object(v) if OmegaConf.is_config(v) else v
+        for k, v in cfg.model.items()
+        if k in ("variant", "hidden", "dropout", "rank")
+    }
+    differ = {
+        k: (saved[k], v)
+        for k, v in asked.items()
+        if k in saved and list(np.atleast_1d(saved[k])) != list(np.atleast_1d(v))
+    }
     if differ:
         was = ", ".join(f"{k}={saved[k]}" for k in differ)
         now = ", ".join(f"{k}={v}" for k, (_, v) in differ.items())
         hint = f"model={saved['variant']}" if "variant" in differ else "the model settings it was trained with"
-        raise OverfitError(f"ckpt_path={cfg.ckpt_path}: trained with model {was}, this run asks for {now}; "
-                           f"resume with {hint} (and the rest of that run's overrides)")
+        raise OverfitError(
+            f"ckpt_path={cfg.ckpt_path}: trained with model {was}, this run asks for {now}; "
+            f"resume with {hint} (and the rest of that run's overrides)"
+        )
     data_kwargs = {k: saved[k] for k in ("vocab_size", "matrix_shape") if k in saved}
     if "matrix_shape" in data_kwargs:  # the factorization: its singular values only set the optimum, not a shape
         data_kwargs["singular_values"] = [0.0] * min(data_kwargs["matrix_shape"])
@@ -160,8 +172,10 @@ def _check_resume_checkpoint(cfg: DictConfig) -> dict:
         with torch.device("meta"):
             model = instantiate(cfg.model, **data_kwargs)
     except Exception as err:  # e.g. a factorization checkpoint given to the IMDB model: say which file
-        raise OverfitError(f"ckpt_path={cfg.ckpt_path}: does not fit model={OmegaConf.select(cfg, 'model.variant')} "
-                           f"({type(err).__name__}); resume with the model settings it was trained with") from None
+        raise OverfitError(
+            f"ckpt_path={cfg.ckpt_path}: does not fit model={OmegaConf.select(cfg, 'model.variant')} "
+            f"({type(err).__name__}); resume with the model settings it was trained with"
+        ) from None
     return check_resumable(cfg.ckpt_path, model, checkpoint=checkpoint)
 
 
@@ -177,4 +191,3 @@ def _previous_result(ckpt: Path, key: str | None) -> float:
 def _has_test_set(datamodule: L.LightningDataModule) -> bool:
     # LightningDataModule defines a stub test_dataloader that raises; a real one is overridden.
     return type(datamodule).test_dataloader is not L.LightningDataModule.test_dataloader
-

@@ -48,8 +48,9 @@ class EpochSampler(Sampler[int]):
     Val/test keep every row (shares then differ by at most one row): their metrics cover the split exactly once.
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 drop_uneven: bool | None = None):
+    def __init__(
+        self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, drop_uneven: bool | None = None
+    ):
         self.n, self.shuffle, self.seed, self.rank, self.world_size = n, shuffle, seed, rank, world_size
         self.drop_uneven = shuffle if drop_uneven is None else drop_uneven
         self.epoch = 0

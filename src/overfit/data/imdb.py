@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import lightning as L
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 import numpy as np
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from overfit.data import archive as imdb_archive
@@ -151,21 +151,39 @@ def _take(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np
 class IMDBDataModule(L.LightningDataModule):
     """IMDB sentiment (pos=1, neg=0): 15k train / 10k val from the official train split, 25k test."""
 
-    def __init__(self, archive: str | None = None, data_dir: str = "data",
-                 url: str = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-                 sha256: list[str] | str | None = tuple(imdb_archive.KNOWN_SHA256), vocab_size: int = 10_000,
-                 lowercase: bool = True, strip_html: bool = True, strip_punctuation: bool = True,
-                 val_size: int = 10_000, train_size: int | None = None, split_seed: int = 0, seed: int | None = None,
-                 batch_size: int = 512, num_workers: int = 0):
+    def __init__(
+        self,
+        archive: str | None = None,
+        data_dir: str = "data",
+        url: str = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+        sha256: list[str] | str | None = tuple(imdb_archive.KNOWN_SHA256),
+        vocab_size: int = 10_000,
+        lowercase: bool = True,
+        strip_html: bool = True,
+        strip_punctuation: bool = True,
+        val_size: int = 10_000,
+        train_size: int | None = None,
+        split_seed: int = 0,
+        seed: int | None = None,
+        batch_size: int = 512,
+        num_workers: int = 0,
+    ):
         super().__init__()
-        for name, value, low in [("vocab_size", vocab_size, 1), ("val_size", val_size, 1),
-                                 ("batch_size", batch_size, 1), ("num_workers", num_workers, 0)]:
+        for name, value, low in [
+            ("vocab_size", vocab_size, 1),
+            ("val_size", val_size, 1),
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+        ]:
             if not isinstance(value, int) or value < low:
                 raise OverfitError(f"data.{name}={value!r} is invalid: use an integer >= {low}")
-        if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int)
-                                       or train_size < 1):
-            raise OverfitError(f"data.train_size={train_size!r} is invalid: use an integer >= 1 (a number of "
-                               f"training reviews), or null for all of them")
+        if train_size is not None and (
+            isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1
+        ):
+            raise OverfitError(
+                f"data.train_size={train_size!r} is invalid: use an integer >= 1 (a number of "
+                f"training reviews), or null for all of them"
+            )
         self.archive = str(archive) if archive not in (None, "") else None  # OVERFIT_IMDB_ARCHIVE="" means unset
         self.data_dir, self.url = str(data_dir), url
         self.sha256 = [sha256] if isinstance(sha256, str) else (None if sha256 is None else list(sha256))
@@ -175,8 +193,11 @@ class IMDBDataModule(L.LightningDataModule):
             self._check_train_size(2 * imdb_archive.REVIEWS_PER_CLASS)  # only known archives: 25k training reviews
         self.seed = split_seed if seed is None else seed  # the train config passes the run's ${seed}
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.preprocessing = {"lowercase": bool(lowercase), "strip_html": bool(strip_html),
-                              "strip_punctuation": bool(strip_punctuation)}
+        self.preprocessing = {
+            "lowercase": bool(lowercase),
+            "strip_html": bool(strip_html),
+            "strip_punctuation": bool(strip_punctuation),
+        }
         self.vocabulary: list[str] | None = None
         self.datasets: dict[str, CSRDataset] = {}
         self._checksum: str | None = None
@@ -187,11 +208,20 @@ class IMDBDataModule(L.LightningDataModule):
         if self._checksum is None:
             path = imdb_archive.locate(self.archive, self.data_dir, self.url, download=download)
             if not path.is_file():  # setup() on a rank whose prepare_data did not run, and no archive here
-                raise OverfitError(f"no IMDB archive at {str(path)!r}: run prepare_data() first, or "
-                                   f"set data.archive=... / OVERFIT_IMDB_ARCHIVE")
+                raise OverfitError(
+                    f"no IMDB archive at {str(path)!r}: run prepare_data() first, or "
+                    f"set data.archive=... / OVERFIT_IMDB_ARCHIVE"
+                )
             self._archive_path, self._checksum = path, imdb_archive.verify(path, self.sha256)
-        key = json.dumps({"format": CACHE_FORMAT, "archive_sha256": self._checksum, "vocab_size": self.vocab_size,
-                          **self.preprocessing}, sort_keys=True)
+        key = json.dumps(
+            {
+                "format": CACHE_FORMAT,
+                "archive_sha256": self._checksum,
+                "vocab_size": self.vocab_size,
+                **self.preprocessing,
+            },
+            sort_keys=True,
+        )
         return Path(self.data_dir).expanduser() / "cache" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def prepare_data(self) -> None:
@@ -214,11 +244,15 @@ class IMDBDataModule(L.LightningDataModule):
         except OSError as exc:
             why = f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc)
             if damage is not None:
-                raise OverfitError(f"feature cache {cache} is damaged ({damage}) and cannot be rebuilt there "
-                                   f"({why}): delete that directory, or set paths.data_dir to a writable "
-                                   f"directory") from None
-            raise OverfitError(f"data_dir {self.data_dir!r} is not writable ({why}), so the feature cache cannot "
-                               f"be built: set paths.data_dir (data.data_dir) to a writable directory") from None
+                raise OverfitError(
+                    f"feature cache {cache} is damaged ({damage}) and cannot be rebuilt there "
+                    f"({why}): delete that directory, or set paths.data_dir to a writable "
+                    f"directory"
+                ) from None
+            raise OverfitError(
+                f"data_dir {self.data_dir!r} is not writable ({why}), so the feature cache cannot "
+                f"be built: set paths.data_dir (data.data_dir) to a writable directory"
+            ) from None
 
     def _load_cache(self, cache: Path) -> tuple[list[str], dict[str, np.ndarray]]:
         """(vocabulary, arrays) of a complete, consistent cache; raises CacheDamaged saying what is wrong."""
@@ -229,8 +263,12 @@ class IMDBDataModule(L.LightningDataModule):
         except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError: truncated or garbage
             raise CacheDamaged(f"vocab.json is unreadable, {type(exc).__name__}") from None
         vocabulary = meta.get("vocabulary") if isinstance(meta, dict) else None
-        if not (isinstance(vocabulary, list) and 0 < len(vocabulary) <= self.vocab_size
-                and all(isinstance(word, str) for word in vocabulary) and len(set(vocabulary)) == len(vocabulary)):
+        if not (
+            isinstance(vocabulary, list)
+            and 0 < len(vocabulary) <= self.vocab_size
+            and all(isinstance(word, str) for word in vocabulary)
+            and len(set(vocabulary)) == len(vocabulary)
+        ):
             raise CacheDamaged(f"vocab.json holds no list of at most {self.vocab_size} distinct words")
         if meta.get("preprocessing") != self.preprocessing or meta.get("archive_sha256") != self._checksum:
             raise CacheDamaged("vocab.json was written for other settings")
@@ -267,12 +305,15 @@ class IMDBDataModule(L.LightningDataModule):
             train_texts = [r[3] for r in reviews["train"]]
             vocabulary = build_vocabulary(train_texts, self.vocab_size, **self.preprocessing)  # train split only
             if not vocabulary:
-                raise OverfitError(f"IMDB archive {str(self._archive_path)!r}: its training reviews hold no words: "
-                                   f"use the official archive")
+                raise OverfitError(
+                    f"IMDB archive {str(self._archive_path)!r}: its training reviews hold no words: "
+                    f"use the official archive"
+                )
             arrays = {}
             for split, texts in [("train", train_texts), ("test", [r[3] for r in reviews["test"]])]:
-                arrays[f"{split}_indptr"], arrays[f"{split}_indices"] = vectorize(texts, vocabulary,
-                                                                                  **self.preprocessing)
+                arrays[f"{split}_indptr"], arrays[f"{split}_indices"] = vectorize(
+                    texts, vocabulary, **self.preprocessing
+                )
                 arrays[f"{split}_labels"] = np.array([r[0] for r in reviews[split]], dtype=np.int8)
                 arrays[f"{split}_ids"] = np.array([r[1] for r in reviews[split]], dtype=np.int32)
             check_arrays(arrays, len(vocabulary))
@@ -282,16 +323,20 @@ class IMDBDataModule(L.LightningDataModule):
                 _atomic_write(cache / "features.npz", lambda f: np.savez(f, **arrays))
                 _atomic_write(cache / "vocab.json", lambda f: f.write(json.dumps(meta).encode()))
             except OSError as exc:  # disk full, say
-                raise OverfitError(f"cannot write the feature cache {cache} ({exc.strerror or exc}): free space "
-                                   f"there, or set paths.data_dir to another directory") from None
+                raise OverfitError(
+                    f"cannot write the feature cache {cache} ({exc.strerror or exc}): free space "
+                    f"there, or set paths.data_dir to another directory"
+                ) from None
             return vocabulary, arrays
 
     def _check_train_size(self, n_train: int) -> None:
         available = n_train - self.val_size
         if self.train_size is not None and self.train_size > available:
-            raise OverfitError(f"data.train_size={self.train_size} is more than the {available:,} training reviews "
-                               f"(the archive's {n_train:,} minus data.val_size={self.val_size}): use at most "
-                               f"{available}, or null for all of them")
+            raise OverfitError(
+                f"data.train_size={self.train_size} is more than the {available:,} training reviews "
+                f"(the archive's {n_train:,} minus data.val_size={self.val_size}): use at most "
+                f"{available}, or null for all of them"
+            )
 
     def setup(self, stage: str | None = None) -> None:
         """Load the cache and build train/val (seeded by split_seed) and test datasets; prints the class counts.
@@ -310,8 +355,10 @@ class IMDBDataModule(L.LightningDataModule):
         self._set_vocabulary(vocabulary, self.preprocessing)
         n_train = len(arrays["train_labels"])
         if fit_splits and self.val_size >= n_train:
-            raise OverfitError(f"data.val_size={self.val_size} leaves no training reviews (the archive has "
-                               f"{n_train}): use a smaller data.val_size")
+            raise OverfitError(
+                f"data.val_size={self.val_size} leaves no training reviews (the archive has "
+                f"{n_train}): use a smaller data.val_size"
+            )
         if fit_splits:
             self._check_train_size(n_train)
         perm = np.random.default_rng(self.split_seed).permutation(n_train)
@@ -324,16 +371,20 @@ class IMDBDataModule(L.LightningDataModule):
         self.datasets["test"] = CSRDataset(arrays["test_indptr"], arrays["test_indices"], arrays["test_labels"])
         if rank_zero_only.rank == 0:  # set from the launcher's env before any Trainer exists
             subset = f"  (data.train_size={self.train_size} of {n_train - self.val_size:,})" if self.train_size else ""
-            lines = [f"  {s:<5} {int((d.labels == 0).sum()):>6,} neg {int((d.labels == 1).sum()):>6,} pos"
-                     + (subset if s == "train" else "") for s, d in self.datasets.items()]
+            lines = [
+                f"  {s:<5} {int((d.labels == 0).sum()):>6,} neg {int((d.labels == 1).sum()):>6,} pos"
+                + (subset if s == "train" else "")
+                for s, d in self.datasets.items()
+            ]
             print(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))
 
     # ---- model / checkpoint interface ------------------------------------------------------------------------
     @property
     def model_kwargs(self) -> dict:
         if self.vocabulary is None:
-            raise OverfitError("IMDBDataModule.model_kwargs needs the vocabulary: "
-                               "call prepare_data() and setup() first")
+            raise OverfitError(
+                "IMDBDataModule.model_kwargs needs the vocabulary: call prepare_data() and setup() first"
+            )
         return {"vocab_size": len(self.vocabulary)}
 
     def state_dict(self) -> dict:
@@ -345,9 +396,11 @@ class IMDBDataModule(L.LightningDataModule):
 
     def _set_vocabulary(self, vocabulary: list[str], preprocessing: dict) -> None:
         if self.vocabulary is not None and (vocabulary != self.vocabulary or preprocessing != self.preprocessing):
-            raise OverfitError(f"the checkpoint's vocabulary ({len(vocabulary)} words, {preprocessing}) differs from "
-                               f"this data config's ({len(self.vocabulary)} words, {self.preprocessing}): "
-                               f"use the data settings the checkpoint was trained with")
+            raise OverfitError(
+                f"the checkpoint's vocabulary ({len(vocabulary)} words, {preprocessing}) differs from "
+                f"this data config's ({len(self.vocabulary)} words, {self.preprocessing}): "
+                f"use the data settings the checkpoint was trained with"
+            )
         self.vocabulary, self.preprocessing = vocabulary, preprocessing
 
     # ---- dataloaders ------------------------------------------------------------------------------------------
@@ -361,17 +414,26 @@ class IMDBDataModule(L.LightningDataModule):
         # strided share, so step k of all ranks together covers exactly the rows step k covers on one device
         # (same steps per epoch, same learning rate).
         if self.batch_size % world_size:
-            raise OverfitError(f"data.batch_size={self.batch_size} is the global batch and must split evenly over "
-                               f"{world_size} DDP ranks: use a multiple of {world_size}, e.g. "
-                               f"data.batch_size={self.batch_size // world_size * world_size or world_size}")
-        rows = EpochSampler(len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank,
-                            world_size=world_size)
+            raise OverfitError(
+                f"data.batch_size={self.batch_size} is the global batch and must split evenly over "
+                f"{world_size} DDP ranks: use a multiple of {world_size}, e.g. "
+                f"data.batch_size={self.batch_size // world_size * world_size or world_size}"
+            )
+        rows = EpochSampler(
+            len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size
+        )
         sampler = EpochBatchSampler(rows, self.batch_size // world_size, drop_last=False)
         # Pinned host memory on a GPU: the copy Lightning makes with non_blocking=True then really overlaps.
         strategy = getattr(self.trainer, "strategy", None)
         on_gpu = strategy is not None and strategy.root_device.type == "cuda"
-        return DataLoader(self.datasets[split], batch_sampler=sampler, collate_fn=identity, pin_memory=on_gpu,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            self.datasets[split],
+            batch_sampler=sampler,
+            collate_fn=identity,
+            pin_memory=on_gpu,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

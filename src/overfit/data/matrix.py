@@ -39,7 +39,9 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _PLAIN_ROW = re.compile(r"[0-9eE+\-. \t,]*")
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _BOMS = {  # UTF-32 first: its little-endian BOM starts with UTF-16's
-    codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32", codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
     codecs.BOM_UTF16_BE: "UTF-16",
 }
 
@@ -207,8 +209,9 @@ class _RepeatedTensor(Dataset):
 class MatrixDataModule(L.LightningDataModule):
     """The matrix A to factorize. No validation or test set: the training loss is the whole story."""
 
-    def __init__(self, path: str | None = None, center: bool = True, steps_per_epoch: int = 1000,
-                 rank: int | None = None):
+    def __init__(
+        self, path: str | None = None, center: bool = True, steps_per_epoch: int = 1000, rank: int | None = None
+    ):
         super().__init__()
         if steps_per_epoch < 1:
             raise OverfitError(f"data.steps_per_epoch={steps_per_epoch}: must be >= 1, e.g. data.steps_per_epoch=1000")

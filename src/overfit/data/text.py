@@ -64,12 +64,18 @@ def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tu
     return indices[gather], offsets
 
 
-def encode(texts: Sequence[str], vocabulary: Sequence[str], lowercase: bool = True, strip_html: bool = True,
-           strip_punctuation: bool = True):
+def encode(
+    texts: Sequence[str],
+    vocabulary: Sequence[str],
+    lowercase: bool = True,
+    strip_html: bool = True,
+    strip_punctuation: bool = True,
+):
     """Raw review strings -> (indices LongTensor[nnz], offsets LongTensor[len(texts)]), as the dataloaders yield."""
     import torch  # local: keeps this module importable without torch for data-only tools
 
-    indptr, indices = vectorize(texts, vocabulary, lowercase=lowercase, strip_html=strip_html,
-                                strip_punctuation=strip_punctuation)
+    indptr, indices = vectorize(
+        texts, vocabulary, lowercase=lowercase, strip_html=strip_html, strip_punctuation=strip_punctuation
+    )
     # All rows in order: the CSR arrays already are the EmbeddingBag layout (offsets = row starts).
     return torch.from_numpy(indices.astype(np.int64)), torch.from_numpy(indptr[:-1].copy())

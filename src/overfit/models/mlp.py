@@ -63,9 +63,15 @@ class BagOfWordsMLP(L.LightningModule):
         # sigmoid only when some value of the batch lies outside [0, 1], and otherwise thresholds the raw logit at
         # 0.5, so a batch of correct positives with logits in (0, 0.5] was scored 0. validate_args=False and
         # nan_strategy="disable": no per-step host-device sync (the loss is checked for NaN in training_step).
-        self.epoch_metrics = nn.ModuleDict({
-            f"{s}_{kind}": MeanMetric(nan_strategy="disable") if kind == "loss" else BinaryAccuracy(validate_args=False)
-            for s in STAGES for kind in ("loss", "acc")})
+        self.epoch_metrics = nn.ModuleDict(
+            {
+                f"{s}_{kind}": MeanMetric(nan_strategy="disable")
+                if kind == "loss"
+                else BinaryAccuracy(validate_args=False)
+                for s in STAGES
+                for kind in ("loss", "acc")
+            }
+        )
         self.best_val_acc, self.best_val_epoch = 0.0, -1
         self._first_bad: torch.Tensor | None = None  # deferred non-finite loss check (GPU), see training_step
 
@@ -96,8 +102,11 @@ class BagOfWordsMLP(L.LightningModule):
         `epoch` (1-based) names the checkpoints: epoch_001.ckpt holds the weights after the first epoch.
         """
         values = {kind: self.epoch_metrics[f"{stage}_{kind}"].compute() for kind in ("loss", "acc")}
-        self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test",
-                      logger=None if stage == "test" and not self.trainer.loggers else False)  # None: True, unwarned
+        self.log_dict(
+            {f"{stage}/{kind}": v for kind, v in values.items()},
+            prog_bar=stage != "test",
+            logger=None if stage == "test" and not self.trainer.loggers else False,
+        )  # None: True, unwarned
         if stage != "test" and not self.trainer.sanity_checking:
             self.log("epoch", float(self.current_epoch + 1), logger=False)
         log_epoch(self.trainer, stage, {kind: float(v) for kind, v in values.items()})
@@ -112,8 +121,11 @@ class BagOfWordsMLP(L.LightningModule):
         # resumed from last.ckpt continues exactly like one that was never interrupted.
         # (default_generator, not torch.manual_seed: that one also visits every other backend, ~2 ms.)
         # + rank: under DDP each rank draws its own masks (rank 0 keeps the single-device masks).
-        seed = (int(os.environ.get("PL_GLOBAL_SEED", 0)) * 1_000_003 + self.global_step  # PL_: L.seed_everything
-                + self.global_rank * (1 << 40))
+        seed = (
+            int(os.environ.get("PL_GLOBAL_SEED", 0)) * 1_000_003
+            + self.global_step  # PL_: L.seed_everything
+            + self.global_rank * (1 << 40)
+        )
         torch.default_generator.manual_seed(seed)
         if self.device.type == "cuda":
             torch.cuda.manual_seed(seed)
@@ -129,8 +141,7 @@ class BagOfWordsMLP(L.LightningModule):
         if self._first_bad is None or self._first_bad.device != loss.device:
             self._first_bad = torch.full((2,), -1.0, dtype=torch.float64, device=loss.device)  # (step, loss)
         new = (~torch.isfinite(loss)) & (self._first_bad[0] < 0)
-        step_and_loss = torch.stack([loss.new_full((), self.global_step, dtype=torch.float64),
-                                     loss.detach().double()])
+        step_and_loss = torch.stack([loss.new_full((), self.global_step, dtype=torch.float64), loss.detach().double()])
         self._first_bad = torch.where(new, step_and_loss, self._first_bad)
         return loss
 

@@ -33,8 +33,10 @@ class _MultiHotMatmul(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         indices, offsets = ctx.saved_tensors
         nnz = indices.numel()
-        x = scipy.sparse.csr_matrix((np.ones(nnz, dtype=np.int8), indices.numpy(), np.append(offsets.numpy(), nnz)),
-                                    shape=(len(offsets), ctx.num_words))
+        x = scipy.sparse.csr_matrix(
+            (np.ones(nnz, dtype=np.int8), indices.numpy(), np.append(offsets.numpy(), nnz)),
+            shape=(len(offsets), ctx.num_words),
+        )
         x_t = x.tocsc()  # column w of X = the batch rows holding word w, in row order (a deterministic sum)
         rows = torch.from_numpy(x_t.indices.astype(np.int64, copy=False))
         starts = torch.from_numpy(x_t.indptr[:-1].astype(np.int64, copy=False))  # empty bags give zero rows

@@ -12,6 +12,18 @@ from overfit.optim_lab.runner import RunResult, run
 from overfit.optim_lab.surfaces import Beale, Quadratic, Rosenbrock, Surface
 
 __all__ = [
-    "Adam", "Beale", "GD", "Momentum", "Nesterov", "OPTIMIZERS", "OptimLabError", "Optimizer", "Quadratic",
-    "RMSprop", "Rosenbrock", "RunResult", "Surface", "run",
+    "Adam",
+    "Beale",
+    "GD",
+    "Momentum",
+    "Nesterov",
+    "OPTIMIZERS",
+    "OptimLabError",
+    "Optimizer",
+    "Quadratic",
+    "RMSprop",
+    "Rosenbrock",
+    "RunResult",
+    "Surface",
+    "run",
 ]

@@ -68,8 +68,10 @@ def compare(f, x) -> dict[str, torch.Tensor]:
 def format_comparison(f, x, name: str = "f") -> str:
     """A small text table of `compare` (one row per coordinate)."""
     c = compare(f, x)
-    lines = [f"gradient of {name} at {[round(float(v), 6) for v in torch.as_tensor(x).reshape(-1)]}",
-             f"{'i':>3} {'forward':>22} {'reverse':>22} {'numerical':>22} {'|num - rev|':>12}"]
+    lines = [
+        f"gradient of {name} at {[round(float(v), 6) for v in torch.as_tensor(x).reshape(-1)]}",
+        f"{'i':>3} {'forward':>22} {'reverse':>22} {'numerical':>22} {'|num - rev|':>12}",
+    ]
     for i, (a, b, n) in enumerate(zip(*(c[k].reshape(-1).tolist() for k in ("forward", "reverse", "numerical")))):
         lines.append(f"{i:>3} {a:>22.15g} {b:>22.15g} {n:>22.15g} {abs(n - b):>12.2e}")
     return "\n".join(lines)
@@ -92,6 +94,7 @@ def central_difference_errors(f, df, x: float, steps, dtype=torch.float32) -> to
 
 
 # --- the seed notebook's examples -------------------------------------------------------------------------------
+
 
 def seed_g(x):
     """g(x) = exp(e^x + e^{2x}) + sin(e^x + e^{2x})."""

@@ -48,8 +48,10 @@ def format_table(surface, results: dict[str, RunResult]) -> str:
     lines = [f"surface: {surface!r}, known minimum {tuple(surface.minimum)}", head, "-" * len(head)]
     for label, r in results.items():
         point = "(" + ", ".join(f"{v:.4f}" for v in r.final.tolist()) + ")"
-        lines.append(f"{label:<22} {point:<26} {r.final_value:>11.4g} {r.steps:>6} {r.reason:<10} "
-                     f"{r.distance_to(surface.minimum):>10.4g}")
+        lines.append(
+            f"{label:<22} {point:<26} {r.final_value:>11.4g} {r.steps:>6} {r.reason:<10} "
+            f"{r.distance_to(surface.minimum):>10.4g}"
+        )
     return "\n".join(lines)
 
 
@@ -61,8 +63,15 @@ def run_lab(cfg, out_dir, conf_dir: Path = CONF_DIR, verbose: bool = True) -> di
     opts = [make_optimizer(**dict(c)) for c in optimizer_configs(cfg, conf_dir)]  # validate all before running any
     results = {}
     for opt in opts:
-        r = run(surface, opt, start, max_steps=int(cfg.get("max_steps", 10_000)), tol=float(cfg.get("tol", 1e-7)),
-                gtol=float(cfg.get("gtol", 1e-4)), xtol=float(cfg.get("xtol", 1e-4)))
+        r = run(
+            surface,
+            opt,
+            start,
+            max_steps=int(cfg.get("max_steps", 10_000)),
+            tol=float(cfg.get("tol", 1e-7)),
+            gtol=float(cfg.get("gtol", 1e-4)),
+            xtol=float(cfg.get("xtol", 1e-4)),
+        )
         results[f"{opt.name} (lr={opt.lr:g})"] = r
     if verbose:
         print(format_table(surface, results))
@@ -91,6 +100,8 @@ def step_error_figure():
     from overfit.optim_lab import plots
 
     steps = torch.logspace(-14, 0, 57).tolist()
-    errors = {str(dt).removeprefix("torch."): ad.central_difference_errors(ad.seed_g, ad.seed_g_prime, 0.5, steps, dt)
-              for dt in (torch.float32, torch.float64)}
+    errors = {
+        str(dt).removeprefix("torch."): ad.central_difference_errors(ad.seed_g, ad.seed_g_prime, 0.5, steps, dt)
+        for dt in (torch.float32, torch.float64)
+    }
     return plots.plot_step_error(steps, errors, "central differences of g(x) = exp(e^x + e^2x) + sin(...) at x = 0.5")

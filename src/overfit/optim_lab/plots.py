@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
-from overfit.optim_lab.runner import RunResult, run  # noqa: E402
 from overfit.optim_lab.optimizers import GD  # noqa: E402
+from overfit.optim_lab.runner import RunResult, run  # noqa: E402
 from overfit.optim_lab.surfaces import Quadratic, Surface  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -34,7 +34,10 @@ def _window(surface: Surface, results=()):
         if r.reason == "diverged":
             continue
         p = r.points[torch.isfinite(r.points).all(dim=1)]
-        (x0, y0), (x1, y1) = np.minimum((x0, y0), p.min(0).values.numpy()), np.maximum((x1, y1), p.max(0).values.numpy())
+        (x0, y0), (x1, y1) = (
+            np.minimum((x0, y0), p.min(0).values.numpy()),
+            np.maximum((x1, y1), p.max(0).values.numpy()),
+        )
     return (x0, x1), (y0, y1)
 
 
@@ -51,8 +54,18 @@ def plot_surface_3d(surface: Surface, n: int = 120):
     X, Y, Z = _grid(surface, surface.plot_range, n)
     fig = plt.figure(figsize=(6, 4.5))
     ax = fig.add_subplot(projection="3d")
-    ax.plot_surface(X, Y, Z, cmap="viridis", norm=LogNorm(vmin=max(Z.min(), Z.max() * 1e-8), vmax=Z.max()),
-                    rstride=2, cstride=2, linewidth=0, antialiased=False, alpha=0.9)
+    ax.plot_surface(
+        X,
+        Y,
+        Z,
+        cmap="viridis",
+        norm=LogNorm(vmin=max(Z.min(), Z.max() * 1e-8), vmax=Z.max()),
+        rstride=2,
+        cstride=2,
+        linewidth=0,
+        antialiased=False,
+        alpha=0.9,
+    )
     m = surface.minimum
     ax.scatter([m[0]], [m[1]], [0.0], color="red", marker="*", s=150, label=f"minimum {tuple(round(v, 3) for v in m)}")
     ax.set(xlabel="x", ylabel="y", zlabel="f - f_min", title=repr(surface))

@@ -67,7 +67,9 @@ def check_start(surface: Surface, start) -> torch.Tensor:
     except (TypeError, ValueError, RuntimeError):
         raise OptimLabError(f"start={start!r} is not a list of numbers; use e.g. start=[0.7,1.4]") from None
     if x.numel() != surface.dim:
-        raise OptimLabError(f"start={list(map(float, x))} has {x.numel()} coordinates; {surface.name} needs {surface.dim}")
+        raise OptimLabError(
+            f"start={list(map(float, x))} has {x.numel()} coordinates; {surface.name} needs {surface.dim}"
+        )
     if not bool(torch.isfinite(x).all()):
         raise OptimLabError(f"start={x.tolist()} must be finite")
     return x
@@ -76,8 +78,18 @@ def check_start(surface: Surface, start) -> torch.Tensor:
 PATIENCE = 100  # consecutive far-off steps that make a run "diverged"
 
 
-def run(surface: Surface, optimizer, start, max_steps: int = 10_000, tol: float = 1e-7, blowup: float = 1e10, *,
-        gtol: float = 1e-4, xtol: float = 1e-4, patience: int = PATIENCE) -> RunResult:
+def run(
+    surface: Surface,
+    optimizer,
+    start,
+    max_steps: int = 10_000,
+    tol: float = 1e-7,
+    blowup: float = 1e10,
+    *,
+    gtol: float = 1e-4,
+    xtol: float = 1e-4,
+    patience: int = PATIENCE,
+) -> RunResult:
     """Iterate x <- optimizer.step(x, surface.grad(x)) from `start` until one of the stopping rules fires.
 
     blowup = math.inf disables the far-off test (only inf/nan is divergence then)."""
@@ -116,8 +128,11 @@ def run(surface: Surface, optimizer, start, max_steps: int = 10_000, tol: float 
             reason = "diverged"
             break
         g = surface.grad(x)  # the next step's gradient, and the stationarity test's
-        if (abs(f - values[-2]) < tol and float(torch.linalg.vector_norm(g)) <= g_bound
-                and float(torch.linalg.vector_norm(x - x_prev)) <= xtol * (1.0 + float(torch.linalg.vector_norm(x)))):
+        if (
+            abs(f - values[-2]) < tol
+            and float(torch.linalg.vector_norm(g)) <= g_bound
+            and float(torch.linalg.vector_norm(x - x_prev)) <= xtol * (1.0 + float(torch.linalg.vector_norm(x)))
+        ):
             reason = "converged"
             break
     return RunResult(

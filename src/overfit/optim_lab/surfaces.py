@@ -5,7 +5,8 @@ of shape (H, W, 2) is evaluated in one call:  value -> (...),  grad -> (..., d),
 Inputs that are not floating tensors become float64 (the optimizer comparisons in the tests need 1e-10).
 
 - Beale:      f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2,  global minimum f(3, 0.5) = 0.
-- Quadratic:  E(x) = 1/2 x^T H x,  H = R diag(lambda) R^T  (R a rotation by `angle` degrees, 2-D only),  minimum E(0) = 0.
+- Quadratic:  E(x) = 1/2 x^T H x,  H = R diag(lambda) R^T  (R a rotation by `angle` degrees, 2-D only),
+  minimum E(0) = 0.
 - Rosenbrock: f(x, y) = (a - x)^2 + b (y - x^2)^2,  minimum f(a, a^2) = 0.
 """
 
@@ -52,7 +53,8 @@ class Beale(Surface):
     """Beale's function: sum_i t_i^2 with t_i = c_i - x + x y^i, c = (1.5, 2.25, 2.625), i = 1, 2, 3.
 
     grad = sum_i 2 t_i grad(t_i),  grad(t_i) = (y^i - 1, i x y^(i-1));
-    hess = sum_i 2 (grad(t_i) grad(t_i)^T + t_i hess(t_i)),  hess(t_i) = [[0, i y^(i-1)], [i y^(i-1), i(i-1) x y^(i-2)]].
+    hess = sum_i 2 (grad(t_i) grad(t_i)^T + t_i hess(t_i)),
+    hess(t_i) = [[0, i y^(i-1)], [i y^(i-1), i(i-1) x y^(i-2)]].
     (The seed notebook had y^2 in the third term; the value at (1, 2) = 126.453125 in the tests pins y^3.)
     """
 
@@ -144,7 +146,11 @@ class Quadratic(Surface):
             raise OptimLabError(f"quadratic angle={angle} needs exactly 2 eigenvalues, got {len(lam)}")
         self.eigenvalues, self.angle, self.dim = lam, float(angle), len(lam)
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-        self.rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64) if len(lam) == 2 else torch.eye(len(lam), dtype=torch.float64)
+        self.rotation = (
+            torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+            if len(lam) == 2
+            else torch.eye(len(lam), dtype=torch.float64)
+        )
         self.H = self.rotation @ torch.diag(lam) @ self.rotation.T
         self.minimum = tuple([0.0] * self.dim)
         self.default_start = tuple([1.0] * self.dim)

@@ -42,7 +42,10 @@ def gd_factors(lr: float, eigenvalues) -> torch.Tensor:
 
 
 def gd_rate(lr: float, lambda_min: float, lambda_max: float) -> float:
-    """Asymptotic GD contraction per step: max(|1 - eta lambda_min|, |1 - eta lambda_max|); >= 1 means no convergence."""
+    """Asymptotic GD contraction per step: max(|1 - eta lambda_min|, |1 - eta lambda_max|).
+
+    >= 1 means no convergence.
+    """
     return max(abs(1.0 - lr * lambda_min), abs(1.0 - lr * lambda_max))
 
 

@@ -6,7 +6,7 @@
     .venv/bin/python scripts/benchmark.py --variants baseline --markdown data.batch_size=256   # + Hydra overrides
 
 Every measurement runs in its own fresh subprocess (imports, page cache and peak RSS comparable, and the 2 GB
-dense matrices of the reference never inflate the other figures):
+dense matrices of the reference never inflate the other figures); the children live in scripts/bench_loops.py:
   import      import torch + lightning + overfit
   cold, warm  IMDBDataModule.prepare_data() + setup() on an empty cache dir, then again on the now-filled one
   train.py    `python train.py model=<v>` with its own tmp log dir; train seconds = the run's `time/train_s`
@@ -14,6 +14,10 @@ dense matrices of the reference never inflate the other figures):
               RSS from wait4(). --repeats runs (default 3), the median shown: the same run varies by +-20% on
               a shared machine (memory-bound kernels follow the host's memory traffic). The very first run
               starts from an empty cache dir, so its peak RSS is that of a whole first run.
+  plain       the same sparse model, optimizer, batches and threads as train.py in a plain PyTorch loop (no
+              Lightning, no checkpoints): the yardstick for Lightning's overhead, `fit / plain` (target <= 1.3x)
+  sweep       `python train.py -m model=<the six> seed=0` (--sweep): the six-variant sweep's wall time, whole
+              process (imports, data, six fits and tests), target <= 25 s
   dense       the same splits and vocabulary as dense float32 multi-hot matrices, nn.Sequential of nn.Linear,
               DataLoader(TensorDataset, batch_size, shuffle), plain loop with per-epoch validation, then test.
 Timings are wall clock: on a shared machine check the load average printed with them.
@@ -29,94 +33,22 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_loops import CHILDREN, load, machine, print_table
+
 REPO = Path(__file__).resolve().parents[1]
 # The issue's targets, and a faithful re-run of the Keras notebook on the same 2-core machine, for scale.
 TARGETS = {"cold_s": 15.0, "warm_s": 2.0, "rss_gb": 2.0, "train_s": {"baseline": 5.0, "big": 15.0}}
+TARGETS |= {"fit_over_plain": 1.3, "sweep_s": 25.0}
+SIX = "baseline,small,big,l2,dropout,early_stopping"
+# The two ways to run the sweep on one machine: one process, runs one after another (the default launcher), or
+# joblib, two processes at once with one torch thread each (cpu_threads=1: two jobs of two threads on two cores
+# would fight over them).
+SWEEPS = {
+    "one process, one run after another": [],
+    "joblib, 2 jobs x 1 thread": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "cpu_threads=1"],
+}
 NOTEBOOK = {"cold_s": 63.0, "rss_gb": 8.3, "train_s": {"baseline": 36.0, "big": 146.0}}
 TARGET_EPOCHS = 20
-
-
-# ---- children: each prints one JSON line as its last line of stdout ----------------------------------------------
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="train", overrides=overrides)
-
-
-def child_data(overrides: list[str]) -> dict:
-    """Import time, then prepare_data() + setup() time of the datamodule train.py would build."""
-    start = time.perf_counter()
-    import lightning  # noqa: F401  (what train.py imports before the data)
-    import torch
-    from hydra.utils import instantiate
-
-    import overfit.models.mlp  # noqa: F401
-
-    imported, cpu = time.perf_counter(), time.process_time()
-    datamodule = instantiate(compose(overrides).data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    done = time.perf_counter()
-    return {
-        "import_s": imported - start,
-        "data_s": done - imported,
-        "data_cpu_s": time.process_time() - cpu,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
-
-
-def child_dense(overrides: list[str], epochs: int) -> dict:
-    """The notebook's way on the same data: dense float32 multi-hot rows, nn.Linear layers, a plain loop."""
-    import numpy as np
-    import torch
-    from hydra.utils import instantiate
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    cfg = compose(overrides)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-
-    def dense(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        data = datamodule.datasets[split]
-        x = np.zeros((len(data), len(datamodule.vocabulary)), dtype=np.float32)  # 15000 x 10000 = 600 MB
-        rows = np.repeat(np.arange(len(data)), np.diff(data.indptr))
-        x[rows, data.indices[data.indptr[0] : data.indptr[-1]]] = 1.0
-        return torch.from_numpy(x), data.labels
-
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = dense("train"), dense("val"), dense("test")
-    torch.manual_seed(cfg.seed)
-    hidden, dropout = [int(h) for h in cfg.model.hidden], float(cfg.model.dropout)
-    layers: list[nn.Module] = [nn.Linear(x_train.shape[1], hidden[0])]
-    for width_in, width_out in zip(hidden, hidden[1:] + [1]):
-        layers += [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(width_in, width_out)]
-    model = nn.Sequential(*layers)
-    optimizer = instantiate(cfg.model.optimizer)(params=model.parameters())  # same optimizer and lr as the variant
-    loss_fn, batch_size = nn.BCEWithLogitsLoss(), int(cfg.data.batch_size)
-    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True)
-
-    def evaluate(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        model.eval()
-        with torch.no_grad():
-            logits = torch.cat([model(x[i : i + batch_size]).squeeze(-1) for i in range(0, len(x), batch_size)])
-        model.train()
-        return float(loss_fn(logits, y)), float(((logits > 0).float() == y).float().mean())
-
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for xb, yb in train_loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb).squeeze(-1), yb)
-            loss.backward()
-            optimizer.step()
-        val_loss, val_acc = evaluate(x_val, y_val)
-    train_s = time.perf_counter() - start
-    test_loss, test_acc = evaluate(x_test, y_test)
-    return {"train_s": train_s, "val_acc": val_acc, "test_acc": test_acc}
 
 
 # ---- parent: run the children, collect, print ---------------------------------------------------------------------
@@ -137,22 +69,6 @@ def run(cmd: list[str], workdir: Path, name: str) -> tuple[dict | None, float, f
     return result, wall, usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores"
-
-
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for train.py and the data, e.g. data.archive=...")
@@ -169,13 +85,15 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for every child (default: torch's choice)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp dir with every child's output and run")
-    parser.add_argument("--child", choices=["data", "dense"], help=argparse.SUPPRESS)
+    parser.add_argument("--skip-plain", action="store_true", help="skip the plain PyTorch loop on the same model")
+    parser.add_argument("--sweep", action="store_true", help="also time the six-variant one-seed sweep, both ways")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     epochs = args.epochs or (2 if args.quick else TARGET_EPOCHS)
     args.repeats = args.repeats or (1 if args.quick else 3)
 
     if args.child:  # one measurement, in this fresh process
-        result = child_data(args.overrides) if args.child == "data" else child_dense(args.overrides, epochs)
+        result = CHILDREN[args.child](args.overrides, epochs)
         print(json.dumps(result), flush=True)
         return
 
@@ -202,7 +120,7 @@ def main() -> None:
     scale = epochs / TARGET_EPOCHS  # --quick: the train targets shrink with the epochs
     runs, peak = {}, 0.0
     for i, variant in enumerate(args.variants):
-        fits, walls = [], []
+        fits, walls, plains = [], [], []
         for repeat in range(args.repeats):
             # The very first run starts from an empty cache: its peak RSS is that of a whole first train.py run.
             data_dir = workdir / ("data_first_run" if i == repeat == 0 else "data")
@@ -228,6 +146,11 @@ def main() -> None:
                 f"peak RSS {rss:.2f} GB (load {load()})",
                 flush=True,
             )
+            if not args.skip_plain:  # interleaved with train.py's repeats: both see the same load drift
+                plain_cmd = me + ["--child", "plain", f"--epochs={epochs}", f"model={variant}"] + args.overrides
+                plain, _, _ = run(plain_cmd + [f"paths.data_dir={data_dir}"], workdir, f"plain_{variant}_{repeat}")
+                plains.append(plain["train_s"])
+                print(f"  plain loop model={variant}: {plains[-1]:.1f} s (load {load()})", flush=True)
         target = TARGETS["train_s"].get(variant)
         n = len(fits)
         rows += [
@@ -244,11 +167,20 @@ def main() -> None:
                 (f"  fastest of the {n}", min(fits), "s", None, None),
                 (f"  slowest of the {n}", max(fits), "s", None, None),
             ]
+        if plains:
+            ratio = statistics.median(fits) / statistics.median(plains)
+            rows += [
+                (f"  plain PyTorch loop {variant}, same model and batches (median)", statistics.median(plains), "s"),
+                (f"  Lightning fit / plain loop, {variant}", ratio, "x", TARGETS["fit_over_plain"], None),
+            ]
         rows += [
             (f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None, None),
             (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None),
         ]
     rows.insert(5, ("peak RSS, whole train.py run", peak, "GB", TARGETS["rss_gb"], NOTEBOOK["rss_gb"]))
+
+    if args.sweep:
+        rows += sweep_rows(args, workdir, epochs, scale)
 
     if not args.skip_dense:
         for variant in args.variants:
@@ -279,34 +211,36 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def print_table(rows: list, caption: str, markdown: bool) -> None:
-    def fmt(value, unit):
-        if value is None:
-            return ""
-        if unit == "":
-            return f"{value:.4f}"
-        return f"{value:.2f} {unit}" if unit in ("GB", "x") or value < 10 else f"{value:.1f} {unit}"
-
-    header = ["figure", "value", "target", "result", "notebook"]
-    body = [
-        [
-            name,
-            fmt(value, unit),
-            f"<= {fmt(target, unit)}" if target else "",
-            ("pass" if value <= target else "FAIL") if target else "",
-            fmt(notebook, unit),
+def sweep_rows(args, workdir: Path, epochs: int, scale: float) -> list[tuple]:
+    """`python train.py -m model=<six> seed=0`: wall time of the whole process (imports, data, six fits and tests)."""
+    rows = []
+    for how, launcher in SWEEPS.items():
+        walls, fits = [], []
+        for repeat in range(args.repeats):
+            log_dir = workdir / f"sweep_{len(rows)}_{repeat}"
+            cmd = [sys.executable, "train.py", "-m", f"model={SIX}", "seed=0", f"trainer.max_epochs={epochs}"]
+            cmd += [
+                f"paths.log_dir={log_dir}",
+                f"paths.data_dir={workdir / 'data'}",
+                "trainer.enable_progress_bar=false",
+            ]
+            _, wall, _ = run(cmd + launcher + args.overrides, workdir, f"sweep_{len(rows)}_{repeat}")
+            records = [json.loads(m.read_text()) for m in log_dir.glob("multiruns/*/*/metrics.json")]
+            if len(records) != 6:
+                sys.exit(f"benchmark: the sweep ({how}) wrote {len(records)} metrics.json, not 6: see {log_dir}")
+            walls.append(wall)
+            fits.append(sum(r["metrics"]["time/train_s"] for r in records))
+            print(f"  sweep, {how}: {wall:.1f} s wall, six fits {fits[-1]:.1f} s (load {load()})", flush=True)
+        rows += [
+            (
+                f"six-variant sweep, {how} (whole process, median)",
+                statistics.median(walls),
+                "s",
+                TARGETS["sweep_s"] * scale,
+            ),
+            ("  sum of its six fits", statistics.median(fits), "s", None),
         ]
-        for name, value, unit, target, notebook in rows
-    ]
-    if markdown:
-        print(f"\n{caption}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        for row in body:
-            print("| " + " | ".join(row) + " |")
-        return
-    widths = [max(len(r[i]) for r in body + [header]) for i in range(len(header))]
-    print(f"\n{caption}")
-    for row in [header] + body:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return rows
 
 
 if __name__ == "__main__":

@@ -111,3 +111,19 @@ def test_model_and_data_groups_alone_run_the_same_protocol(tmp_path):
         )
     assert cfg.optimized_metric == "train/gap" and cfg.data.rank == 2
     assert train(cfg) == pytest.approx(train(config(tmp_path / "x", "trainer.max_steps=200")), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, accelerator",
+    [
+        (["model=factorization", "data=iris"], "cpu"),  # a model's default: no GPU for a 150 x 4 matrix
+        (["model=factorization", "data=iris", "trainer.accelerator=gpu"], "gpu"),  # the user's choice wins
+        (["model=factorization", "data=iris", "trainer=gpu"], "gpu"),
+        ([], "auto"),  # the IMDB variants keep auto: a GPU where there is one
+    ],
+)
+def test_accelerator_default_follows_the_model(overrides, accelerator):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    assert cfg.trainer.accelerator == accelerator

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from overfit.data import matrix
+from overfit.data import csv_matrix
 from overfit.data.matrix import MatrixDataModule, load_csv_matrix
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.models.factorization import LowRankFactorization
@@ -124,7 +124,7 @@ def test_bad_csv_is_refused_in_one_line(tmp_path, data, words):
 
 def test_sum_of_squares_beyond_float32_is_refused(tmp_path, monkeypatch):
     """Entries each allowed, but together the first float32 loss (about ||A||^2) would already be inf."""
-    monkeypatch.setattr(matrix, "MAX_ABS", 1e30)  # else it takes ~1e8 entries of 1e15
+    monkeypatch.setattr(csv_matrix, "MAX_ABS", 1e30)  # else it takes ~1e8 entries of 1e15
     path = write_bytes(tmp_path, b"1e19,1e19,1e19\n1e19,-1e19,1e19\n1e19,1e19,-1e19\n")
     refused(
         lambda: MatrixDataModule(path=path, center=False).setup("fit"),

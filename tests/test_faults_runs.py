@@ -61,10 +61,10 @@ def test_accuracy_scores_logits_inside_0_1_as_positive():
     model.forward = lambda indices, offsets: logits
     labels = torch.ones(4)
     model._shared_step((torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), labels), "val")
-    assert float(model.epoch_metrics["val_acc"].compute()) == 1.0
-    model.epoch_metrics["val_acc"].reset()
+    assert float(model.epoch_totals["val_totals"].compute()["acc"]) == 1.0
+    model.epoch_totals["val_totals"].reset()
     model._shared_step((torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), torch.zeros(4)), "val")
-    assert float(model.epoch_metrics["val_acc"].compute()) == 0.0
+    assert float(model.epoch_totals["val_totals"].compute()["acc"]) == 0.0
 
 
 # ---- run directories ------------------------------------------------------------------------------------------

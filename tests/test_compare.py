@@ -26,23 +26,27 @@ def run_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def sweep_overrides(archive: Path, tmp: Path) -> list[str]:
+def sweep_overrides(archive: Path, tmp: Path, epochs: int = 1) -> list[str]:
     """conftest's shrunk run, minus paths.output_dir: in a multirun each job's dir comes from Hydra."""
-    return [o for o in tiny_overrides(archive, tmp) if not o.startswith("paths.output_dir=")]
+    return [o for o in tiny_overrides(archive, tmp, epochs) if not o.startswith("paths.output_dir=")]
 
 
-@pytest.fixture(scope="module")
-def sweep(tiny_archive, tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("regularization")
+def run_sweep(archive: Path, tmp: Path, *overrides: str, epochs: int = 1) -> Path:
+    """`python train.py experiment=regularization <overrides>`, shrunk, into <tmp>/sweep; returns that dir."""
     result = run_py(
         "train.py",
         "experiment=regularization",
-        "seeds=1",
-        *sweep_overrides(tiny_archive, tmp),
+        *overrides,
+        *sweep_overrides(archive, tmp, epochs),
         f"hydra.sweep.dir={tmp / 'sweep'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "sweep"
+
+
+@pytest.fixture(scope="module")
+def sweep(tiny_archive, tmp_path_factory) -> Path:
+    return run_sweep(tiny_archive, tmp_path_factory.mktemp("regularization"), "seeds=1")
 
 
 def test_one_word_runs_all_six_variants_into_one_sweep_dir(sweep):

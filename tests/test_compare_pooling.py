@@ -273,7 +273,7 @@ def test_a_seed_twice_is_pooled_but_not_paired_and_said(tmp_path):
 
 
 def test_a_sweep_definition_at_the_sweep_root_is_no_run(tmp_path):
-    """tracking.SweepHParams writes the sweep's HPARAMS definition alone into a dir (the sweep dir, for Optuna)."""
+    """sweep_hparams.SweepHParams writes the sweep's HPARAMS definition alone into a dir (the sweep dir, for Optuna)."""
     from torch.utils.tensorboard.writer import FileWriter
 
     from overfit.tracking import experiment_summary

@@ -7,23 +7,17 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from test_data_imdb import make as data_module
 
 import overfit.data.imdb as imdb
 from overfit.errors import OverfitError
 
+TINY = {"vocab_size": 50, "val_size": 40}  # test_data_imdb's data module, sized for conftest's tiny archive
 AVAILABLE = 80  # tiny_archive: 120 training reviews, minus val_size=40
 
 
 def make(archive, tmp_path, **kwargs) -> imdb.IMDBDataModule:
-    kwargs = {
-        "data_dir": str(tmp_path / "data"),
-        "sha256": None,
-        "vocab_size": 50,
-        "val_size": 40,
-        "batch_size": 16,
-        **kwargs,
-    }
-    return imdb.IMDBDataModule(archive=str(archive), **kwargs)
+    return data_module(archive, tmp_path, **{**TINY, **kwargs})
 
 
 def ready(archive, tmp_path, stage="fit", **kwargs) -> imdb.IMDBDataModule:

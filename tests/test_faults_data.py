@@ -1,16 +1,11 @@
-"""Fault injection on the data path: damaged feature caches, stale temp files, parallel builders, an unwritable
-data_dir, oversized archive members. Small generated archives only (a few hundred reviews)."""
+"""Fault injection on the data path: damaged feature caches, an unwritable data_dir, a full disk, oversized
+archive members. Small generated archives only (a few hundred reviews). Several writers of one cache (stale temp
+files, parallel builders): test_faults_cache_writers.py."""
 
 import errno
 import json
 import logging
-import multiprocessing
 import os
-import subprocess
-import sys
-import threading
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +13,9 @@ import pytest
 from conftest import make_imdb_archive
 
 import overfit.data.imdb as imdb
+from overfit import atomic
 from overfit.data import archive as imdb_archive
+from overfit.data import cache as feature_cache
 from overfit.errors import OverfitError
 
 SETTINGS = {"sha256": None, "vocab_size": 50, "val_size": 40, "batch_size": 16}
@@ -130,7 +127,7 @@ def probe_fails(monkeypatch, tmp_path) -> None:
     """Make every temp file (the write probe, atomic writes) land under a regular file: writes fail, even as root."""
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
-    monkeypatch.setattr(imdb, "_temp_path", lambda path: blocker / path.name)
+    monkeypatch.setattr(atomic, "temp_path", lambda path: blocker / path.name)
 
 
 def test_damaged_cache_that_cannot_be_rebuilt_names_the_directory(tiny_archive, tmp_path, monkeypatch):
@@ -155,137 +152,11 @@ def test_disk_full_while_writing(tiny_archive, tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(imdb.np, "savez", full)
+    monkeypatch.setattr(feature_cache.np, "savez", full)
     with pytest.raises(OverfitError, match="No space left on device") as e:
         ready(tiny_archive, tmp_path / "data")
     assert "paths.data_dir" in one_line(e)
     assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
-
-
-# ---- stale temp files ----------------------------------------------------------------------------------------
-def dead_pid() -> int:
-    pid = int(
-        subprocess.run(
-            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return pid
-    pytest.skip(f"pid {pid} was reused at once")
-
-
-def test_stale_temp_files_of_dead_writers_are_removed(tiny_archive, tmp_path, monkeypatch):
-    reference = ready(tiny_archive, tmp_path / "data")
-    cache = reference.cache_dir()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        dead, now = dead_pid(), time.time()
-        old, ancient = now - 2 * imdb.STALE_TEMP_GRACE_S, now - imdb.STALE_TEMP_MAX_AGE_S - 60
-        files = {  # name: (mtime, removed?)
-            f".features.npz.{dead}.tmp": (old, True),  # the pre-thread-id name
-            f".vocab.json.{dead}.{dead}.tmp": (old, True),
-            f".probe.{dead}.1.tmp": (old, True),
-            f".features.npz.{dead}.2.tmp": (now, False),  # dead here, but written just now (another machine?)
-            f".features.npz.{live.pid}.tmp": (old, False),  # a live writer's
-            f".vocab.json.{os.getpid()}.3.tmp": (old, False),  # ours
-            f".features.npz.{live.pid}.4.tmp": (ancient, True),  # over a day old: whoever it was, it is stale
-            ".features.npz.notapid.tmp": (ancient, False),  # not a name we write
-            "notes.tmp": (ancient, False),
-        }
-        for name, (mtime, _) in files.items():
-            (cache / name).write_bytes(b"partial")
-            os.utime(cache / name, (mtime, mtime))
-        monkeypatch.setattr(imdb_archive, "read_reviews", boom)  # the cache itself is fine: not rebuilt
-        same_data(ready(tiny_archive, tmp_path / "data"), reference)
-        left = {p.name for p in cache.iterdir()}
-        assert left == {"features.npz", "vocab.json"} | {name for name, (_, gone) in files.items() if not gone}
-    finally:
-        live.kill()
-        live.wait()
-
-
-# ---- parallel builders -----------------------------------------------------------------------------------------
-def build_in_child(archive_path, data_dir, flags: Path) -> None:
-    """A forked process (imports inherited: no 2 x 4 s of importing lightning): wait for "go", build, report."""
-    read = imdb_archive.read_reviews
-
-    def counted(*args, **kwargs):
-        (flags / f"read.{os.getpid()}").touch()
-        time.sleep(0.5)  # a slower build: the other process surely arrives while it runs
-        return read(*args, **kwargs)
-
-    imdb_archive.read_reviews = counted  # this process only
-    (flags / f"ready.{os.getpid()}").touch()
-    while not (flags / "go").exists():
-        time.sleep(0.01)
-    dm = make(archive_path, data_dir)
-    dm.prepare_data()
-    vocabulary, arrays = dm._load_cache(dm.cache_dir())  # what setup() loads, checked
-    (flags / f"result.{os.getpid()}").write_text(
-        json.dumps({"words": len(vocabulary), **{name: int(a.sum()) for name, a in arrays.items()}})
-    )
-
-
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
-def test_two_processes_build_the_same_cache(tiny_archive, tmp_path):
-    flags = tmp_path / "flags"
-    flags.mkdir()
-    fork = multiprocessing.get_context("fork")
-    procs = [fork.Process(target=build_in_child, args=(tiny_archive, tmp_path / "data", flags)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    try:
-        deadline = time.time() + 60
-        while len(list(flags.glob("ready.*"))) < 2 and time.time() < deadline:
-            time.sleep(0.01)
-        (flags / "go").touch()
-        for p in procs:
-            p.join(120)
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.exitcode for p in procs] == [0, 0]
-    results = [json.loads(f.read_text()) for f in flags.glob("result.*")]
-    assert len(results) == 2 and results[0] == results[1]
-    assert len(list(flags.glob("read.*"))) == 1  # they took turns: the second used the first one's cache
-    reference = ready(tiny_archive, tmp_path / "fresh")
-    cache = make(tiny_archive, tmp_path / "data").cache_dir()
-    assert sorted(p.name for p in cache.iterdir()) == ["features.npz", "vocab.json"]
-    same_data(ready(tiny_archive, tmp_path / "data"), reference)
-
-
-def test_two_builders_without_the_lock_still_end_with_a_correct_cache(tiny_archive, tmp_path, monkeypatch):
-    """No flock (another OS, a filesystem without it): both build at once; atomic writes keep every file whole."""
-    monkeypatch.setattr(imdb, "_cache_lock", lambda cache: nullcontext())
-    both_reading = threading.Barrier(2, timeout=60)
-    read = imdb_archive.read_reviews
-
-    def together(*args, **kwargs):
-        both_reading.wait()  # both threads are building at the same time
-        return read(*args, **kwargs)
-
-    monkeypatch.setattr(imdb_archive, "read_reviews", together)
-    results, errors = {}, []
-
-    def build(i):
-        try:
-            results[i] = ready(tiny_archive, tmp_path / "data")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=build, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors and len(results) == 2
-    same_data(results[0], results[1])
-    cache = results[0].cache_dir()
-    assert sorted(p.name for p in cache.iterdir()) == ["features.npz", "vocab.json"]
-    monkeypatch.setattr(imdb_archive, "read_reviews", boom)
-    same_data(ready(tiny_archive, tmp_path / "data"), results[0])
 
 
 # ---- unwritable data_dir: one line, before the archive is read ------------------------------------------------

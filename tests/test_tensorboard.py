@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from tensorboard import program
-from test_compare import run_py, sweep_overrides
+from test_compare import run_sweep
 
 from overfit.train import train
 
@@ -29,20 +29,15 @@ SWEPT = {"variant", "seed", "hidden", "dropout", "weight decay", "optimizer"}  #
 
 @pytest.fixture(scope="module")
 def sweep(tiny_archive, tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("tb")
-    result = run_py(
-        "train.py",
-        "experiment=regularization",
+    return run_sweep(
+        tiny_archive,
+        tmp_path_factory.mktemp("tb"),
         "seeds=2",
         f"hydra.sweeper.params.model='{','.join(VARIANTS)}'",
         "++callbacks.early_stopping.min_delta=10",
         "++callbacks.early_stopping.patience=1",
-        *sweep_overrides(tiny_archive, tmp),
-        f"trainer.max_epochs={EPOCHS}",
-        f"hydra.sweep.dir={tmp / 'sw'}",
+        epochs=EPOCHS,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tmp / "sw"
 
 
 class Board:

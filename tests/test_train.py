@@ -77,6 +77,19 @@ def test_same_seed_same_metrics_other_seed_differs(train_cfg, tmp_path):
     assert first["train/loss"] != other["train/loss"]
 
 
+def test_eval_batch_size_changes_no_metric(train_cfg, tmp_path):
+    """Validation and test run in large batches (data.eval_batch_size); their metrics are sums over rows."""
+
+    def metrics(eval_batch_size, out):
+        cfg = train_cfg(f"data.eval_batch_size={eval_batch_size}", f"paths.output_dir={tmp_path / out}", epochs=2)
+        train(cfg)
+        return json.loads((tmp_path / out / "metrics.json").read_text())["metrics"]
+
+    one_batch, small_batches = metrics(10_000, "one"), metrics(7, "many")  # 40 val rows: 1 batch, or 6
+    for key in ("train/loss", "val/loss", "val/acc", "test/loss", "test/acc"):
+        assert one_batch[key] == pytest.approx(small_batches[key], rel=1e-6, abs=1e-7), key
+
+
 class CrashAtEpoch(L.Callback):
     """Simulates a crash (power cut, preemption) at the start of an epoch."""
 

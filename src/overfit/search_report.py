@@ -4,21 +4,28 @@ at its end from the whole study:
     optimization_results.yaml   best value, parameters, trial, run dir and the command that re-runs it; counts
     trials.csv                  one row per trial: number, state, value, pruned_at_epoch, duration, params, run dir
     optuna_history.png, optuna_intermediate_values.png, optuna_importance.png   (hydra.sweeper.plots=true)
+
+Workers sharing the sweep dir each rewrite these files: every one is written atomically (overfit.atomic), so
+readers never see half of one.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import shlex
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
+
+from overfit import atomic
 
 log = logging.getLogger("overfit")
 FIGURES = {
@@ -72,7 +79,7 @@ def write_results(search: Any, study: Any) -> Path:
     write_trials_csv(out / "trials.csv", trials)
     if search.settings.get("plots") and complete:
         results["figures"] = plot(study, out)
-    atomic_write(out / "optimization_results.yaml", yaml.safe_dump(results, sort_keys=False, width=100_000))
+    atomic.write_text(out / "optimization_results.yaml", yaml.safe_dump(results, sort_keys=False, width=100_000))
     if best:
         log.info(
             f"optuna: best {best.value:.4f} (trial {best.number}) of {len(trials)} trials {counts}; "
@@ -108,17 +115,9 @@ def write_trials_csv(path: Path, trials: list) -> None:
                 t.user_attrs.get("error") or t.user_attrs.get("lost"),
             ]
         )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
-    os.replace(tmp, path)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Workers sharing the sweep dir each rewrite the file; readers never see half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    text = io.StringIO()  # csv's own \r\n line ends, as a file opened with newline="" gets them
+    csv.writer(text).writerows(rows)
+    atomic.write_text(path, text.getvalue())
 
 
 def plot(study: Any, out: Path) -> list[str]:
@@ -138,10 +137,10 @@ def plot(study: Any, out: Path) -> list[str]:
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
             fig.set_size_inches(9, 5)
             fig.tight_layout()
-            tmp = out / f".{name}.{os.getpid()}.png"
-            fig.savefig(tmp, dpi=100)
-            plt.close(fig)
-            os.replace(tmp, out / name)
+            try:
+                atomic.write_with(out / name, partial(fig.savefig, format="png", dpi=100))
+            finally:
+                plt.close(fig)
             written.append(name)
         except (ValueError, RuntimeError, optuna.exceptions.OptunaError) as err:  # e.g. too few trials
             log.info(f"optuna: {name} skipped ({' '.join(str(err).split())[:200]})")

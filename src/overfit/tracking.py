@@ -1,4 +1,4 @@
-"""What a run leaves behind for people: TensorBoard scalars and HPARAMS entries, metrics.json, the end-of-run summary.
+"""What a run leaves in TensorBoard: per-epoch scalars, its HPARAMS session and the sweep's HPARAMS definition.
 
 TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep through its HTTP API):
 - Runs: the event files go straight into the run dir, so a TensorBoard run is named like its dir (0_baseline_s0).
@@ -9,32 +9,25 @@ TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep thro
   at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
 - HPARAMS: TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name
   starts with its rank ("00 model.variant", "01 seed", ...). Each run writes its session (values, trial name); a
-  sweep writes ONE experiment definition (SweepHParams, into its first run's dir), naming what differs and the
+  sweep writes ONE experiment definition (sweep_hparams.py, into its first run's dir), naming what differs and the
   metric columns (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions;
   with several (a logs dir of sweeps) it takes the first it finds: the columns of that sweep, every sweep's rows.
+metrics.json and the printed summary: run_summary.py.
 """
 
 from __future__ import annotations
 
 import ast
-import json
-import logging
-import os
 import re
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.experimental.callback import Callback
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-
-log = logging.getLogger("overfit")
 
 # HPARAMS columns, most telling first: (config key, column title). Missing (null) ones are skipped.
 HPARAMS = (
@@ -74,7 +67,7 @@ LAYOUT = {
 _FLOAT, _STRING, _BOOL = api_pb2.DATA_TYPE_FLOAT64, api_pb2.DATA_TYPE_STRING, api_pb2.DATA_TYPE_BOOL
 
 
-def _short(key: str) -> str:
+def short_key(key: str) -> str:
     return key.removesuffix("._target_")
 
 
@@ -94,7 +87,7 @@ def flat_hparams(cfg: DictConfig) -> dict:
             value = str(value).rsplit(".", 1)[-1]
         elif not isinstance(value, (int, float, str, bool)):
             value = str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
-        params[_short(key)] = value
+        params[short_key(key)] = value
     return params
 
 
@@ -130,11 +123,19 @@ def session_summaries(params: dict, trial: str) -> list[Summary]:
     ]
 
 
+def _natural(value) -> tuple:
+    """Domain order: "[4, 4]" before "[16, 16]" (lists by their numbers), then text."""
+    try:
+        return (0, ast.literal_eval(value), "")
+    except (ValueError, SyntaxError, TypeError):
+        return (1, (), str(value))
+
+
 def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> Summary:
     """The HPARAMS definition of a sweep: every hyperparameter its runs take (`values`: key -> one value per run;
     `intervals`: key -> (low, high) of a continuous search), which of them differ, and METRICS."""
     infos = []
-    for key in map(_short, HPARAM_KEYS):
+    for key in map(short_key, HPARAM_KEYS):
         seen = values.get(key, [])
         if not seen and key not in intervals:
             continue
@@ -195,177 +196,3 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> No
             if "val/acc" in metrics:  # a run with train and val curves (not the factorization)
                 logger.experiment.add_custom_scalars(LAYOUT)
             logger.experiment.flush()
-
-
-class SweepHParams(Callback):
-    """Hydra callback (conf/logger/tensorboard.yaml): a sweep's HPARAMS definition, written once, at its start.
-
-    The jobs' configs are composed the way the sweeper will (grid sweeps: every combination; a continuous range,
-    as Optuna's, is its interval), which tells which hyperparameters differ and their values. Never stops a sweep:
-    on any problem TensorBoard derives the definition from the runs."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        t0 = time.perf_counter()
-        try:
-            found = sweep_experiment(config)
-            if found is not None:
-                from torch.utils.tensorboard.writer import FileWriter
-
-                summary, where = found
-                writer = FileWriter(str(where), filename_suffix=".hparams")
-                writer.add_summary(summary)
-                writer.close()
-                log.info("TensorBoard HPARAMS definition of this sweep: %s (%.1f s)", where, time.perf_counter() - t0)
-        except Exception as err:  # noqa: BLE001
-            log.warning(
-                "no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
-                type(err).__name__,
-                err,
-            )
-
-
-def _as_logged(value):
-    """A list given as a string (Optuna's choice("[16,16]")) as a run logs the list itself: "[16, 16]"."""
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            return str(ast.literal_eval(value))
-        except (ValueError, SyntaxError):
-            pass
-    return value
-
-
-def _natural(value) -> tuple:
-    """Domain order: "[4, 4]" before "[16, 16]" (lists by their numbers), then text."""
-    try:
-        return (0, ast.literal_eval(value), "")
-    except (ValueError, SyntaxError, TypeError):
-        return (1, (), str(value))
-
-
-def _first_run_dir(loader, config: DictConfig, job: list[str]) -> Path:
-    """Where the definition goes: the first job's run dir (in the sweep dir itself it would be a TensorBoard run of
-    its own, "."), or the sweep dir when that name is not known before the job runs (Optuna's trial number)."""
-    sweep_dir = Path(config.hydra.sweep.dir)
-    try:
-        cfg = loader.load_sweep_config(config, list(job))
-        with open_dict(cfg):
-            cfg.hydra.job.num, cfg.hydra.job.id = 0, "0"
-        subdir = str(cfg.hydra.sweep.subdir)
-        return sweep_dir / subdir if subdir and "None" not in subdir else sweep_dir
-    except Exception:  # noqa: BLE001
-        return sweep_dir
-
-
-def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
-    """The HPARAMS experiment of the sweep `config` (the multirun's config) describes, and where to write it;
-    None for other models than BagOfWordsMLP."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    loader = GlobalHydra.instance().config_loader()
-    params = config.hydra.sweeper.get("params")
-    params = OmegaConf.to_container(params, resolve=True) if params else {}
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(
-        [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    )
-    intervals = {
-        _short(o.get_key_element()): (float(o.value().start), float(o.value().end))
-        for o in parsed
-        if o.is_sweep_override() and not o.is_discrete_sweep()
-    }
-    grid = [o for o in parsed if not o.is_sweep_override() or o.is_discrete_sweep()]
-    values, composed = defaultdict(list), {}
-    jobs = BasicSweeper.split_arguments(grid, None)[0]
-    for job in jobs:
-        rest = tuple(o for o in job if not o.startswith("seed="))  # the seed changes no other hyperparameter
-        if rest not in composed:
-            cfg = loader.load_sweep_config(config, list(rest))
-            if not str(OmegaConf.select(cfg, "model._target_")).endswith("BagOfWordsMLP"):
-                return None
-            composed[rest] = flat_hparams(cfg)
-        run = dict(composed[rest])
-        seed = next((o.split("=", 1)[1] for o in job if o.startswith("seed=")), None)
-        if seed is not None:
-            run["seed"] = int(seed) if seed.lstrip("-").isdigit() else seed
-        for key, value in run.items():
-            if key not in intervals:
-                values[key].append(_as_logged(value))
-    return experiment_summary(values, intervals), _first_run_dir(loader, config, jobs[0])
-
-
-def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
-    """What fit did, read right after it (a later test of the best checkpoint restores older state)."""
-    stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
-    return {
-        "variant": OmegaConf.select(cfg, "model.variant"),
-        "seed": cfg.seed,
-        "epochs_run": trainer.current_epoch,
-        "early_stopped": bool(stopper and stopper.stopped_epoch),
-        "best_val_acc": getattr(model, "best_val_acc", None),
-        # 1-based, as everywhere users see epochs (the model keeps Lightning's 0-based index)
-        "best_val_epoch": None if getattr(model, "best_val_epoch", None) is None else model.best_val_epoch + 1,
-    }
-
-
-def _same_overrides() -> str:
-    """This run's own command-line overrides (what a resume must repeat), hydra.* and ckpt_path left out."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return "<this run's overrides> "
-    from hydra.types import RunMode
-
-    kept = [
-        o
-        for o in HydraConfig.get().overrides.task
-        if not o.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "ckpt_path"))
-    ]
-    if HydraConfig.get().mode == RunMode.MULTIRUN:  # one job of a sweep: resume it alone, not the whole sweep
-        kept.append("hydra.mode=RUN")
-    return "".join(f"{o} " for o in kept)
-
-
-def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
-    """Write <run dir>/metrics.json and print the one-screen summary. Epochs count from 1, as in the checkpoint
-    names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
-    # temp file + rename: a kill mid-write never leaves a torn metrics.json (compare.py, resume read it)
-    partial = out_dir / f".metrics.json.{os.getpid()}.partial"
-    partial.write_text(json.dumps(record, indent=2))
-    os.replace(partial, out_dir / "metrics.json")
-    metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
-
-    def fmt(key: str) -> str:
-        return f"{metrics[key]:.4f}" if key in metrics else "-"
-
-    lines = [f"== overfit: {record['variant']} (seed {cfg.seed}) =="]
-    if "test/acc" in metrics:
-        epoch = re.search(r"epoch_(\d+)", Path(tested_ckpt).name) if tested_ckpt else None
-        tested = (
-            f"best checkpoint {Path(tested_ckpt).name}" + (f": epoch {int(epoch.group(1))}" if epoch else "")
-            if tested_ckpt
-            else f"final weights: epoch {record['epochs_run']}"
-        )
-        lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}  ({tested})")
-    if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 1:
-        lines.append(
-            f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
-            f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})"
-        )
-    other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time", "epoch")}
-    if other:
-        lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {v:.6g}" for k, v in sorted(other.items())))
-    lines.append(
-        f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
-        f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)"
-    )
-    board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
-    logged = any(out_dir.glob("events.out.tfevents.*"))
-    lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else "(no logger: no curves)"))
-    if checkpoint is not None and checkpoint.dirpath:
-        # continue in this same dir (its curves stay one run): ckpt_path=last + this run dir
-        lines.append(
-            f"ckpts    {checkpoint.dirpath}  (resume: python train.py {_same_overrides()}ckpt_path=last "
-            f"hydra.run.dir={out_dir})"
-        )
-    print("\n".join(lines), flush=True)

@@ -26,8 +26,9 @@ from overfit import resume
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
 from overfit.errors import OverfitError, RunInterrupted
+from overfit.run_summary import fit_record, print_summary
 from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
-from overfit.tracking import fit_record, log_hparams, print_summary
+from overfit.tracking import log_hparams
 
 log = logging.getLogger(__name__)
 

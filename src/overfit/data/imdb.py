@@ -7,19 +7,11 @@
     for indices, offsets, labels in dm.train_dataloader(): ...
 
 Hydra builds it from conf/data/imdb.yaml. The vocabulary comes from the 25k training reviews only (never test).
-The cache lives in <data_dir>/cache/<key>/, key = hash(archive SHA-256, preprocessing, vocab_size). It is checked on
-every load (O(n) numpy checks, ~3 ms); a damaged one (truncated, garbage, half deleted, inconsistent arrays) is
-rebuilt with one warning line. Builders of the same key take turns (flock on <data_dir>/cache/.<key>.lock).
+The vectorized reviews are cached in <data_dir>/cache/<key>/ (data/cache.py: key, checks, lock, atomic writes);
+a damaged cache is rebuilt here with one warning line.
 """
 
-import contextlib
-import hashlib
-import json
 import logging
-import os
-import re
-import threading
-import time
 from pathlib import Path
 
 import lightning as L
@@ -28,124 +20,12 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from overfit.data import archive as imdb_archive
+from overfit.data import cache as feature_cache
 from overfit.data.batches import CSRDataset, EpochBatchSampler, EpochSampler, identity
 from overfit.data.text import build_vocabulary, gather_rows, vectorize
 from overfit.errors import OverfitError
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: builders do not take turns, which costs time, not correctness (atomic writes)
-    fcntl = None
-
 log = logging.getLogger(__name__)
-
-CACHE_FORMAT = 1  # bump when the cache layout or the tokenizer changes, so old caches are never reused
-CACHE_FILES = ("features.npz", "vocab.json")  # vocab.json is written last
-SPLITS = ("train", "test")
-# Temp files are .<name>.<pid>[.<thread id>].tmp beside the cache files. One left by a killed process is deleted
-# when its pid is no live process here and it has not been written for STALE_TEMP_GRACE_S (a writer on another
-# machine sharing the directory keeps writing it), or when it is older than STALE_TEMP_MAX_AGE_S whatever the pid.
-_TEMP = re.compile(r"\.(?:features\.npz|vocab\.json|probe)\.(\d+)(?:\.\d+)?\.tmp")
-STALE_TEMP_GRACE_S = 60
-STALE_TEMP_MAX_AGE_S = 24 * 3600
-
-
-class CacheDamaged(Exception):
-    """Why a cache directory cannot be used as it is (a missing, unreadable or inconsistent file); it gets rebuilt."""
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_native_id()}.tmp")  # unique per writer
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: alive, another user's
-        return True
-    return True
-
-
-def clean_stale_temps(cache: Path) -> list[Path]:
-    """Delete temp files of dead writers in `cache` (see _TEMP); returns them. Never raises (read-only caches)."""
-    removed, now = [], time.time()
-    try:
-        candidates = [p for p in cache.iterdir() if _TEMP.fullmatch(p.name)]
-    except OSError:
-        return removed
-    for path in candidates:
-        try:
-            age, pid = now - path.stat().st_mtime, int(_TEMP.fullmatch(path.name)[1])
-            if age > STALE_TEMP_MAX_AGE_S or (age > STALE_TEMP_GRACE_S and not _pid_alive(pid)):
-                path.unlink()
-                removed.append(path)
-        except OSError:  # gone meanwhile (its writer finished), or not ours to delete
-            pass
-    return removed
-
-
-@contextlib.contextmanager
-def _cache_lock(cache: Path):
-    """Exclusive flock on <data_dir>/cache/.<key>.lock (outside the cache dir, so deleting that dir stays safe)."""
-    try:
-        f = open(cache.parent / f".{cache.name}.lock", "ab")
-    except OSError:
-        f = None
-    try:
-        if f is not None and fcntl is not None:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info(f"waiting for another process building the feature cache {cache}")
-                fcntl.flock(f, fcntl.LOCK_EX)
-            except OSError:  # no flock on this filesystem: go without
-                pass
-        yield
-    finally:
-        if f is not None:
-            f.close()  # releases the lock
-
-
-def check_arrays(arrays: dict[str, np.ndarray], n_words: int) -> None:
-    """Raise CacheDamaged unless `arrays` are the CSR splits vectorize() writes: O(nnz) numpy, 2-4 ms on IMDB."""
-    for split in SPLITS:
-        names = [f"{split}_{part}" for part in ("indptr", "indices", "labels", "ids")]
-        missing = [name for name in names if name not in arrays]
-        if missing:
-            raise CacheDamaged(f"features.npz lacks {', '.join(missing)}")
-        indptr, indices, labels, ids = (arrays[name] for name in names)
-        if any(a.ndim != 1 or a.dtype.kind not in "iu" for a in (indptr, indices, labels, ids)):
-            raise CacheDamaged(f"features.npz: {split} arrays are not 1-D integer arrays")
-        n = len(labels)
-        if n == 0 or len(ids) != n or len(indptr) != n + 1:
-            raise CacheDamaged(f"features.npz: {split} has {n} labels, {len(ids)} ids and {len(indptr) - 1} rows")
-        if indptr[0] != 0 or indptr[-1] != len(indices) or (indptr[1:] < indptr[:-1]).any():
-            raise CacheDamaged(f"features.npz: {split}_indptr does not index its {len(indices)} column ids")
-        if len(indices) and (indices.min() < 0 or indices.max() >= n_words):
-            raise CacheDamaged(f"features.npz: {split}_indices has ids outside the {n_words}-word vocabulary")
-        if not ((labels == 0) | (labels == 1)).all():
-            raise CacheDamaged(f"features.npz: {split}_labels holds values other than 0 and 1")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """write(file) into a temp file beside `path`, then os.replace: a crash never leaves a half file at `path`."""
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _take(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A CSR matrix of the given rows (copied: 15k/10k rows cost ~20 ms)."""
-    flat, offsets = gather_rows(indptr, indices, rows)
-    return np.append(offsets, len(flat)), flat
 
 
 class IMDBDataModule(L.LightningDataModule):
@@ -166,6 +46,7 @@ class IMDBDataModule(L.LightningDataModule):
         split_seed: int = 0,
         seed: int | None = None,
         batch_size: int = 512,
+        eval_batch_size: int | None = 10_000,
         num_workers: int = 0,
     ):
         super().__init__()
@@ -173,6 +54,7 @@ class IMDBDataModule(L.LightningDataModule):
             ("vocab_size", vocab_size, 1),
             ("val_size", val_size, 1),
             ("batch_size", batch_size, 1),
+            ("eval_batch_size", batch_size if eval_batch_size is None else eval_batch_size, 1),
             ("num_workers", num_workers, 0),
         ]:
             if not isinstance(value, int) or value < low:
@@ -193,6 +75,7 @@ class IMDBDataModule(L.LightningDataModule):
             self._check_train_size(2 * imdb_archive.REVIEWS_PER_CLASS)  # only known archives: 25k training reviews
         self.seed = split_seed if seed is None else seed  # the train config passes the run's ${seed}
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
         self.preprocessing = {
             "lowercase": bool(lowercase),
             "strip_html": bool(strip_html),
@@ -213,94 +96,34 @@ class IMDBDataModule(L.LightningDataModule):
                     f"set data.archive=... / OVERFIT_IMDB_ARCHIVE"
                 )
             self._archive_path, self._checksum = path, imdb_archive.verify(path, self.sha256)
-        key = json.dumps(
-            {
-                "format": CACHE_FORMAT,
-                "archive_sha256": self._checksum,
-                "vocab_size": self.vocab_size,
-                **self.preprocessing,
-            },
-            sort_keys=True,
-        )
-        return Path(self.data_dir).expanduser() / "cache" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        return feature_cache.cache_path(self.data_dir, self._checksum, self.vocab_size, self.preprocessing)
 
     def prepare_data(self) -> None:
         """Locate/download, verify, read, vectorize and cache; a no-op when the cache for these settings exists.
 
         Its contents are checked when setup() loads it (a damaged cache is rebuilt there)."""
         cache = self.cache_dir()
-        clean_stale_temps(cache)
-        missing = [name for name in CACHE_FILES if not (cache / name).is_file()]
+        feature_cache.clean_stale_temps(cache)
+        missing = [name for name in feature_cache.CACHE_FILES if not (cache / name).is_file()]
         if missing:
             self._build_cache(cache, f"{missing[0]} is missing" if len(missing) == 1 else None)
 
-    def _check_writable(self, cache: Path, damage: str | None) -> None:
-        """Fail in one line before the archive is read (~10 s) if the cache could not be written after it."""
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            probe = _temp_path(cache / "probe")
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            why = f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc)
-            if damage is not None:
-                raise OverfitError(
-                    f"feature cache {cache} is damaged ({damage}) and cannot be rebuilt there "
-                    f"({why}): delete that directory, or set paths.data_dir to a writable "
-                    f"directory"
-                ) from None
-            raise OverfitError(
-                f"data_dir {self.data_dir!r} is not writable ({why}), so the feature cache cannot "
-                f"be built: set paths.data_dir (data.data_dir) to a writable directory"
-            ) from None
-
     def _load_cache(self, cache: Path) -> tuple[list[str], dict[str, np.ndarray]]:
-        """(vocabulary, arrays) of a complete, consistent cache; raises CacheDamaged saying what is wrong."""
-        try:
-            meta = json.loads((cache / "vocab.json").read_bytes())
-        except FileNotFoundError:
-            raise CacheDamaged("vocab.json is missing") from None
-        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError: truncated or garbage
-            raise CacheDamaged(f"vocab.json is unreadable, {type(exc).__name__}") from None
-        vocabulary = meta.get("vocabulary") if isinstance(meta, dict) else None
-        if not (
-            isinstance(vocabulary, list)
-            and 0 < len(vocabulary) <= self.vocab_size
-            and all(isinstance(word, str) for word in vocabulary)
-            and len(set(vocabulary)) == len(vocabulary)
-        ):
-            raise CacheDamaged(f"vocab.json holds no list of at most {self.vocab_size} distinct words")
-        if meta.get("preprocessing") != self.preprocessing or meta.get("archive_sha256") != self._checksum:
-            raise CacheDamaged("vocab.json was written for other settings")
-        try:
-            with open(cache / "features.npz", "rb") as f:
-                if f.read(4) != b"PK\x03\x04":  # np.load would try it as a .npy or a pickle
-                    raise CacheDamaged("features.npz is unreadable, not a zip file")
-                f.seek(0)
-                with np.load(f) as npz:  # reading every array checks the zip CRCs
-                    arrays = {name: npz[name] for name in npz.files}
-        except FileNotFoundError:
-            raise CacheDamaged("features.npz is missing") from None
-        except CacheDamaged:
-            raise
-        except Exception as exc:  # BadZipFile, ValueError, EOFError, OSError...: truncated or garbage, all alike
-            detail = f": {str(exc).splitlines()[0][:60]}" if str(exc) else ""
-            raise CacheDamaged(f"features.npz is unreadable, {type(exc).__name__}{detail}") from None
-        check_arrays(arrays, len(vocabulary))
-        return vocabulary, arrays
+        """(vocabulary, arrays) of a complete, consistent cache for these settings; raises CacheDamaged."""
+        return feature_cache.load_cache(cache, self.vocab_size, self.preprocessing, self._checksum)
 
     def _build_cache(self, cache: Path, damage: str | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
         """Read the archive, vectorize and write the cache (or use the one another process built meanwhile).
 
         `damage`: what is wrong with the cache there now (None: nothing there); named if it cannot be rebuilt."""
-        self._check_writable(cache, damage)
-        with _cache_lock(cache):
+        feature_cache.check_writable(cache, self.data_dir, damage)
+        with feature_cache.cache_lock(cache):
             try:
                 return self._load_cache(cache)  # finished by another process while we waited for the lock
-            except CacheDamaged as problem:
-                if any((cache / name).exists() for name in CACHE_FILES):  # else: a first build, nothing to report
+            except feature_cache.CacheDamaged as problem:
+                if any((cache / name).exists() for name in feature_cache.CACHE_FILES):  # else a first build: no word
                     log.warning(f"feature cache {cache} is damaged ({problem}): rebuilding it")
-            clean_stale_temps(cache)
+            feature_cache.clean_stale_temps(cache)
             reviews = imdb_archive.read_reviews(self._archive_path, self._checksum)
             train_texts = [r[3] for r in reviews["train"]]
             vocabulary = build_vocabulary(train_texts, self.vocab_size, **self.preprocessing)  # train split only
@@ -316,17 +139,8 @@ class IMDBDataModule(L.LightningDataModule):
                 )
                 arrays[f"{split}_labels"] = np.array([r[0] for r in reviews[split]], dtype=np.int8)
                 arrays[f"{split}_ids"] = np.array([r[1] for r in reviews[split]], dtype=np.int32)
-            check_arrays(arrays, len(vocabulary))
-            meta = {"vocabulary": vocabulary, "preprocessing": self.preprocessing, "archive_sha256": self._checksum}
-            try:
-                cache.mkdir(parents=True, exist_ok=True)  # deleted while we were reading?
-                _atomic_write(cache / "features.npz", lambda f: np.savez(f, **arrays))
-                _atomic_write(cache / "vocab.json", lambda f: f.write(json.dumps(meta).encode()))
-            except OSError as exc:  # disk full, say
-                raise OverfitError(
-                    f"cannot write the feature cache {cache} ({exc.strerror or exc}): free space "
-                    f"there, or set paths.data_dir to another directory"
-                ) from None
+            feature_cache.check_arrays(arrays, len(vocabulary))
+            feature_cache.write_cache(cache, vocabulary, arrays, self.preprocessing, self._checksum)
             return vocabulary, arrays
 
     def _check_train_size(self, n_train: int) -> None:
@@ -349,8 +163,8 @@ class IMDBDataModule(L.LightningDataModule):
         cache = self.cache_dir(download=False)
         try:
             vocabulary, arrays = self._load_cache(cache)
-        except CacheDamaged as damage:  # rebuilt with one warning line (none when there was no cache at all)
-            present = any((cache / name).exists() for name in CACHE_FILES)
+        except feature_cache.CacheDamaged as damage:  # rebuilt with one warning line (none if there was no cache)
+            present = any((cache / name).exists() for name in feature_cache.CACHE_FILES)
             vocabulary, arrays = self._build_cache(cache, str(damage) if present else None)
         self._set_vocabulary(vocabulary, self.preprocessing)
         n_train = len(arrays["train_labels"])
@@ -366,8 +180,8 @@ class IMDBDataModule(L.LightningDataModule):
         # Row numbers into the official train split (ordered by label, then review id); kept for inspection.
         self.split_rows = {"train": np.sort(perm[self.val_size : end]), "val": np.sort(perm[: self.val_size])}
         for split, rows in self.split_rows.items() if fit_splits else ():
-            indptr, indices = _take(arrays["train_indptr"], arrays["train_indices"], rows)
-            self.datasets[split] = CSRDataset(indptr, indices, arrays["train_labels"][rows])
+            flat, offsets = gather_rows(arrays["train_indptr"], arrays["train_indices"], rows)  # copied: ~20 ms
+            self.datasets[split] = CSRDataset(np.append(offsets, len(flat)), flat, arrays["train_labels"][rows])
         self.datasets["test"] = CSRDataset(arrays["test_indptr"], arrays["test_indices"], arrays["test_labels"])
         if rank_zero_only.rank == 0:  # set from the launcher's env before any Trainer exists
             subset = f"  (data.train_size={self.train_size} of {n_train - self.val_size:,})" if self.train_size else ""
@@ -422,7 +236,11 @@ class IMDBDataModule(L.LightningDataModule):
         rows = EpochSampler(
             len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size
         )
-        sampler = EpochBatchSampler(rows, self.batch_size // world_size, drop_last=False)
+        # Validation and test: few large batches. Their metrics are sums over rows (the same for any batch size),
+        # and each step costs Lightning's loop ~1 ms whatever its size: 20 steps of 512 per epoch were a third of a
+        # `baseline` fit. Under DDP the eval batch splits as evenly as it goes (the sums do not care).
+        per_rank = self.batch_size // world_size if shuffle else -(-self.eval_batch_size // world_size)
+        sampler = EpochBatchSampler(rows, per_rank, drop_last=False)
         # Pinned host memory on a GPU: the copy Lightning makes with non_blocking=True then really overlaps.
         strategy = getattr(self.trainer, "strategy", None)
         on_gpu = strategy is not None and strategy.root_device.type == "cuda"

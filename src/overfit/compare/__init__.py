@@ -1,0 +1,48 @@
+"""Compare finished runs from their TensorBoard event files alone (no retraining): figures + tables.
+
+    runs = load_runs("logs/multiruns/<time>")          # every dir under it holding events.out.tfevents.*
+    runs.warnings                                       # what could not be read, one line each, naming the file
+    pool_runs(runs)                                     # the pooled table (seeds pooled) as a list of dicts
+    write_comparison(runs, "logs/multiruns/<time>/comparison")
+
+`scripts/compare.py` is the command-line entry point. One concern per module:
+
+    events.py    event files -> scalar series + HPARAMS, each record's length and CRCs checked (`Problem`s)
+    runs.py      `Run` (curves per epoch, finals, HPARAMS, problems), `load_run`, `load_runs`
+    labels.py    the variants' order, what a sweep varied (`swept_keys`), run and group labels
+    pooling.py   seeds pooled: mean ± 95% CI, paired differences to the baseline (`pool_runs`)
+    plots.py     the figures
+    tables.py    comparison.md/.csv, pooled.md/.csv, warnings.txt; `write_comparison` writes all of them
+
+What could not be read (a truncated or corrupted event file, a missing HPARAMS summary or test metrics) is a
+`Problem`, named with its file, in `runs.warnings`, in the run's `problems` (a column of both tables) and in
+warnings.txt next to the tables; such runs are flagged, not silently dropped.
+"""
+
+from overfit.compare.events import Problem, read_event_dir, read_events, read_hparams, read_records
+from overfit.compare.labels import REFERENCE, VARIANTS, swept_keys
+from overfit.compare.pooling import POOLED, pool_runs
+from overfit.compare.runs import COLUMNS, CURVES, Run, Runs, load_run, load_runs
+from overfit.compare.tables import markdown_table, pooled_markdown, write_comparison
+
+__all__ = [
+    "COLUMNS",
+    "CURVES",
+    "POOLED",
+    "REFERENCE",
+    "VARIANTS",
+    "Problem",
+    "Run",
+    "Runs",
+    "load_run",
+    "load_runs",
+    "markdown_table",
+    "pool_runs",
+    "pooled_markdown",
+    "read_event_dir",
+    "read_events",
+    "read_hparams",
+    "read_records",
+    "swept_keys",
+    "write_comparison",
+]

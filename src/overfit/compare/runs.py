@@ -1,0 +1,211 @@
+"""Finished runs as `Run`s: curves per epoch, final metrics, HPARAMS, and what is missing or damaged.
+
+A run is a dir holding event files (its run dir; older runs: its tensorboard/ subdir). Its variant and seed come
+from the HPARAMS session that `overfit.tracking.log_hparams` writes (falling back to the run dir's name).
+Curves are loss/train, acc/train, loss/val, acc/val at step = epoch (1-based), named train/loss ... here; test/acc
+sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stopping epoch). Older files (per-step
+train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
+HPARAMS definition (overfit.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
+known at the start, as with Optuna) is no run and is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+from tensorboard.plugins.hparams import metadata
+
+from overfit.compare.events import Problem, read_event_dir, read_hparams
+from overfit.compare.labels import SEED, VARIANT, VARIANTS, group_label, plain, sweep_order, swept_keys, variant_order
+from overfit.errors import OverfitError
+
+CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
+EPOCH_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
+FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best")
+TESTS = ("test/loss", "test/acc")
+COLUMNS = (
+    "run",
+    "variant",
+    "seed",
+    "epochs",
+    "best_val_acc",
+    "best_val_epoch",
+    "final_val_loss",
+    "min_val_loss",
+    "gap",
+    "test_loss",
+    "test_acc",
+    "tested_epoch",
+    "train_s",
+    "problems",
+)
+
+
+class Runs(list):
+    """`load_runs`' list of `Run`s, with what went wrong while reading them."""
+
+    def __init__(self, runs=(), problems: list[Problem] | None = None):
+        super().__init__(runs)
+        self.problems = list(problems or [])
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+@dataclass
+class Run:
+    path: Path  # the dir holding the event files
+    name: str  # the run dir's name, e.g. 3_l2
+    hparams: dict = field(default_factory=dict)  # from the HPARAMS summary
+    curves: dict = field(default_factory=dict)  # tag -> {epoch (1-based): value}
+    finals: dict = field(default_factory=dict)  # tag -> last value
+    label: str = ""
+    problems: list = field(default_factory=list)  # Problem: damaged files, missing summary or metrics
+    test_epoch: int | None = None  # the epoch (1-based) whose weights were tested, if logged
+    sweep_definition: bool = False  # the dir holds only a sweep's HPARAMS definition: no run
+
+    @property
+    def variant(self) -> str:
+        if self.hparams.get(VARIANT):
+            return str(self.hparams[VARIANT])
+        # No HPARAMS summary (a crashed run): the run dir ends with its variant, e.g. 3_l2, <time>_dropout.
+        return next((v for v in sorted(VARIANTS, key=len, reverse=True) if self.name.endswith(v)), self.name)
+
+    @property
+    def seed(self):
+        return plain(self.hparams.get(SEED))
+
+    @property
+    def restored_epoch(self) -> int | None:
+        """The tested epoch when it is not the last one trained (early stopping restored the best weights)."""
+        last = max(self.curves.get("val/loss") or self.curves.get("train/loss") or {0: 0})
+        return self.test_epoch if self.test_epoch is not None and 0 < self.test_epoch < last else None
+
+    @property
+    def poolable(self) -> bool:
+        """Enough to pool: an HPARAMS summary (what to group by) and the test metrics."""
+        return bool(self.hparams) and all(t in self.finals for t in TESTS)
+
+    def row(self) -> dict:
+        val_acc = self.curves.get("val/acc", {})
+        best_epoch = max(val_acc, key=lambda e: (val_acc[e], -e)) if val_acc else None  # first epoch of the max
+        val_loss, train_acc = self.curves.get("val/loss", {}), self.curves.get("train/acc", {})
+        both = set(train_acc) & set(val_acc)
+        return {
+            "run": self.label,
+            "variant": self.variant,
+            "seed": self.seed,
+            "epochs": len(self.curves.get("train/loss") or val_loss),
+            "best_val_acc": val_acc[best_epoch] if val_acc else math.nan,
+            "best_val_epoch": best_epoch,
+            "final_val_loss": val_loss[max(val_loss)] if val_loss else math.nan,
+            "min_val_loss": min(val_loss.values()) if val_loss else math.nan,
+            "gap": train_acc[max(both)] - val_acc[max(both)] if both else math.nan,
+            "test_loss": self.finals.get("test/loss", math.nan),
+            "test_acc": self.finals.get("test/acc", math.nan),
+            "tested_epoch": self.test_epoch,
+            "train_s": self.finals.get("time/train_s", math.nan),
+            "problems": "; ".join(dict.fromkeys(p.short for p in self.problems)),
+        }
+
+
+def load_run(event_dir: Path) -> Run:
+    """One run from the event files in `event_dir` (read in name order, as TensorBoard does)."""
+    event_dir = Path(event_dir)
+    name = event_dir.parent.name if event_dir.name == "tensorboard" else event_dir.name
+    run = Run(path=event_dir, name=name)
+    series, hparams_content, run.problems = read_event_dir(event_dir)
+    try:
+        run.hparams, _ = read_hparams(hparams_content)
+    except DecodeError:
+        run.problems.append(Problem(event_dir, "HPARAMS unreadable", "the HPARAMS summary could not be parsed"))
+    step_epoch = {}
+    for step, value in series.get("epoch", []):
+        step_epoch.setdefault(step, int(value))  # first value: the train/val logs of that step
+    for tag in CURVES:  # older files: per-step tags; a step without an epoch entry would be a foreign writer: skip it
+        if tag in series:
+            run.curves[tag] = {step_epoch[s] + 1: v for s, v in series[tag] if s in step_epoch}
+    for tb_tag, tag in EPOCH_TAGS.items():  # step = epoch
+        if series.get(tb_tag):
+            run.curves[tag] = {s: v for s, v in series[tb_tag] if s >= 1}
+    for tag in FINALS:
+        if series.get(tag):
+            run.finals[tag] = series[tag][-1][1]
+    if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
+        run.test_epoch = series["test/acc"][-1][0]
+    run.sweep_definition = (
+        not series
+        and metadata.EXPERIMENT_TAG in hparams_content
+        and metadata.SESSION_START_INFO_TAG not in hparams_content
+    )
+    if run.curves:  # a dir without any curve is skipped as a whole by load_runs
+        if not run.hparams:
+            run.problems.append(
+                Problem(
+                    event_dir,
+                    "no HPARAMS summary",
+                    f"no HPARAMS summary (a crashed or unfinished run?): variant '{run.variant}' "
+                    "guessed from the dir name, seed unknown; left out of the pooled table",
+                )
+            )
+        missing = [t for t in TESTS if t not in run.finals]
+        if missing:
+            run.problems.append(
+                Problem(
+                    event_dir,
+                    "no test metrics",
+                    f"no {', '.join(missing)} (the run ended before testing?): shown as '-', "
+                    "left out of the pooled table",
+                )
+            )
+        for tag in CURVES:
+            if not run.curves.get(tag):
+                run.problems.append(Problem(event_dir, f"no {tag} curve", f"no {tag} curve"))
+    return run
+
+
+def load_runs(root: str | Path) -> Runs:
+    """Every run under `root` (a run dir, a sweep dir or a whole logs dir), labelled and in the notebook's order.
+
+    What could not be read is in `.problems` / `.warnings` (and each run's `.problems`); nothing usable at all
+    is an OverfitError naming every file and what was wrong with it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise OverfitError(f"{root}: no such directory; pass a sweep dir (logs/multiruns/<time>) or a logs dir")
+    event_dirs = sorted({p.parent for p in root.rglob("events.out.tfevents.*") if "comparison" not in p.parts})
+    runs, problems = [], []
+    for run in map(load_run, event_dirs):
+        if run.sweep_definition and not run.problems:
+            continue
+        problems += run.problems
+        if run.curves:
+            runs.append(run)
+        else:
+            problems.append(Problem(run.path, "no curves", "no train/val curves could be read: run skipped"))
+    if not runs:
+        if problems:
+            raise OverfitError(f"{root}: no usable runs: " + "; ".join(str(p) for p in problems))
+        raise OverfitError(
+            f"{root}: no TensorBoard runs found (no events.out.tfevents.* with train/val curves); "
+            "pass a sweep dir such as logs/multiruns/<time> or a logs dir"
+        )
+    swept = swept_keys(runs)
+    runs.sort(key=lambda r: (variant_order(r.variant), sweep_order(r.hparams, swept), str(r.seed), r.name))
+    base = {id(r): group_label(r.variant, r.hparams, swept) if r.hparams else r.variant for r in runs}
+    for run in runs:  # several runs of one group (seeds, repeats): label them apart
+        same = [r for r in runs if base[id(r)] == base[id(run)]]
+        same_seed = [r for r in same if r.seed == run.seed]
+        run.label = (
+            base[id(run)]
+            if len(same) == 1
+            else (
+                f"{base[id(run)]} seed {run.seed}"
+                if len(same_seed) == 1 and run.seed is not None
+                else f"{base[id(run)]} ({run.name})"
+            )
+        )
+    return Runs(runs, problems)

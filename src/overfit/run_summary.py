@@ -1,0 +1,92 @@
+"""The end of a run for people: <run dir>/metrics.json and the one-screen summary (train.py calls both).
+
+metrics.json is read while other runs go on (train.py and resume.py: a finished run's result; results.py,
+overfit.api, the benchmarks), so it is written atomically (overfit.atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from overfit import atomic
+
+
+def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
+    """What fit did, read right after it (a later test of the best checkpoint restores older state)."""
+    stopper = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+    return {
+        "variant": OmegaConf.select(cfg, "model.variant"),
+        "seed": cfg.seed,
+        "epochs_run": trainer.current_epoch,
+        "early_stopped": bool(stopper and stopper.stopped_epoch),
+        "best_val_acc": getattr(model, "best_val_acc", None),
+        # 1-based, as everywhere users see epochs (the model keeps Lightning's 0-based index)
+        "best_val_epoch": None if getattr(model, "best_val_epoch", None) is None else model.best_val_epoch + 1,
+    }
+
+
+def _same_overrides() -> str:
+    """This run's own command-line overrides (what a resume must repeat), hydra.* and ckpt_path left out."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "<this run's overrides> "
+    from hydra.types import RunMode
+
+    kept = [
+        o
+        for o in HydraConfig.get().overrides.task
+        if not o.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "ckpt_path"))
+    ]
+    if HydraConfig.get().mode == RunMode.MULTIRUN:  # one job of a sweep: resume it alone, not the whole sweep
+        kept.append("hydra.mode=RUN")
+    return "".join(f"{o} " for o in kept)
+
+
+def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
+    """Write <run dir>/metrics.json and print the one-screen summary. Epochs count from 1, as in the checkpoint
+    names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
+    # a kill mid-write never leaves a torn metrics.json (resume.py, results.py read it)
+    atomic.write_text(out_dir / "metrics.json", json.dumps(record, indent=2))
+    metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
+
+    def fmt(key: str) -> str:
+        return f"{metrics[key]:.4f}" if key in metrics else "-"
+
+    lines = [f"== overfit: {record['variant']} (seed {cfg.seed}) =="]
+    if "test/acc" in metrics:
+        epoch = re.search(r"epoch_(\d+)", Path(tested_ckpt).name) if tested_ckpt else None
+        tested = (
+            f"best checkpoint {Path(tested_ckpt).name}" + (f": epoch {int(epoch.group(1))}" if epoch else "")
+            if tested_ckpt
+            else f"final weights: epoch {record['epochs_run']}"
+        )
+        lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}  ({tested})")
+    if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 1:
+        lines.append(
+            f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
+            f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})"
+        )
+    other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time", "epoch")}
+    if other:
+        lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {v:.6g}" for k, v in sorted(other.items())))
+    lines.append(
+        f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
+        f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)"
+    )
+    board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
+    logged = any(out_dir.glob("events.out.tfevents.*"))
+    lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else "(no logger: no curves)"))
+    if checkpoint is not None and checkpoint.dirpath:
+        # continue in this same dir (its curves stay one run): ckpt_path=last + this run dir
+        lines.append(
+            f"ckpts    {checkpoint.dirpath}  (resume: python train.py {_same_overrides()}ckpt_path=last "
+            f"hydra.run.dir={out_dir})"
+        )
+    print("\n".join(lines), flush=True)

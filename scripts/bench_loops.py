@@ -195,3 +195,58 @@ def print_table(rows: list, caption: str, markdown: bool) -> None:
     print(f"\n{caption}")
     for row in [header] + body:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+# ---- where a sweep's time goes ----------------------------------------------------------------------------------
+PHASES = {  # (module, attribute) timed when called; nested calls count in both (fit includes its checkpoint saves)
+    "data: prepare_data + setup": [
+        ("overfit.data.imdb", "IMDBDataModule.prepare_data"),
+        ("overfit.data.imdb", "IMDBDataModule.setup"),
+    ],
+    "Trainer construction": [("lightning.pytorch", "Trainer.__init__")],
+    "fit": [("lightning.pytorch", "Trainer.fit")],
+    "  of which checkpoint saves": [("overfit.checkpoint_io", "AtomicFileCheckpointIO.save_checkpoint")],
+    "test (25k reviews)": [("lightning.pytorch", "Trainer.test")],
+    "checkpoint loads": [("torch", "load")],
+}
+
+
+def child_phases(overrides: list[str], epochs: int) -> dict:
+    """`train.py -m model=<six> seed=0` in this process, the time of each phase summed over the six runs."""
+    start = time.perf_counter()
+    import functools
+    import importlib
+    import runpy
+    import sys
+
+    totals = {name: 0.0 for name in PHASES}
+    for name, targets in PHASES.items():
+        for module_name, attr in targets:
+            owner = importlib.import_module(module_name)
+            *path, leaf = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            original = getattr(owner, leaf)
+
+            @functools.wraps(original)
+            def timed(*args, _original=original, _name=name, **kwargs):
+                t = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    totals[_name] += time.perf_counter() - t
+
+            setattr(owner, leaf, timed)
+    imported = time.perf_counter()
+    sys.argv = ["train.py", "-m", "model=baseline,small,big,l2,dropout,early_stopping", "seed=0"]
+    sys.argv += [f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false", *overrides]
+    try:
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    done = time.perf_counter()
+    return {"imports_s": imported - start, "sweep_s": done - imported, **{k + " s": v for k, v in totals.items()}}
+
+
+CHILDREN["phases"] = child_phases

@@ -7,9 +7,10 @@
     python scripts/results.py --more-data logs/multiruns/<time> --partial    # a given sweep; not all three
 
 Writes docs/results/results.md (a header naming the machine, the sweeps' date and torch version; per study:
-runs, wall time, tables), <study>.csv (every pooled column) and <study>_*.png, and replaces the block between
-the two `<!-- results:... -->` marker lines in README.md where it has them. The same sweep dirs give the same
-files. Exit code 2 with a one-line `error:` when a study has no sweep (unless --partial) or none is readable.
+runs, wall time, every table), <study>.csv (every pooled column) and <study>_*.png, and replaces the block
+between the two `<!-- results:... -->` marker lines in README.md, where it has them, with a compact summary of
+the same numbers (one short table per study, the figures, a link to results.md). The same sweep dirs give the
+same files. Exit code 2 with a one-line `error:` when a study has no sweep (unless --partial) or none is readable.
 """
 
 import argparse

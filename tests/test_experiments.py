@@ -26,6 +26,16 @@ GRIDS = {  # experiment: (runs with the default 3 seeds, swept keys)
 }
 
 
+def table_rows(markdown: str) -> dict[str, list[str]]:
+    """{first cell: the other cells} of every Markdown table row in `markdown`."""
+    rows = {}
+    for line in markdown.splitlines():
+        if line.startswith("| "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
 def compose_hydra(*overrides: str):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -128,7 +138,23 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     text = readme.read_text()
     assert text.startswith(f"# Lab\n\nbefore\n\n{BEGIN}\n") and text.endswith(f"\n{END}\n\nafter\n")
     assert "old text" not in text and "(docs/results/more_data_test_acc_gap_vs_train_size.png)" in text
-    assert md.split("\n", 2)[2].replace("](more_data_", "](docs/results/more_data_") in text
+    # the README gets a compact summary of the same numbers, linking to the full tables
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert f"on {machine()}: " in block and "over seeds 0, 1;" in block and "(docs/results/results.md)" in block
+    assert f"**more_data** (`{sweep.name}`: 12 runs, max epochs " in block
+    assert "| best val acc % |" not in block and block.count("\n") < md.count("\n") / 2
+    summary = table_rows(block)
+    assert summary["train size"] == ["20", "80"]
+    for readme_row, full_title, variant in (
+        ("baseline test acc %", "Test accuracy, %", "baseline"),
+        ("baseline gap, pp", "Generalization gap (train acc - val acc at the last epoch), pp", "baseline"),
+        ("big - baseline test acc, pp", "Test accuracy minus baseline (same seed, same train size), pp", "big"),
+        ("dropout - baseline test acc, pp", "Test accuracy minus baseline (same seed, same train size), pp", "dropout"),
+    ):
+        full = table_rows(md.split(f"{full_title}:\n", 1)[1].strip().split("\n\n", 1)[0])
+        column = full["train size"].index(variant)
+        assert summary[readme_row] == [full["20"][column], full["80"][column]], readme_row
+        assert all(" ± " in cell for cell in summary[readme_row])
 
     # deterministic: again, and from a copy of the sweep (new mtimes), the same bytes
     before = {p.name: p.read_bytes() for p in out.iterdir()} | {"README": readme.read_bytes()}
@@ -137,3 +163,25 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     again = run_py(*args, "--partial", "--more-data", str(copy))
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p.name: p.read_bytes() for p in out.iterdir()} | {"README": readme.read_bytes()} == before
+
+
+def test_readme_summary_of_a_regularization_sweep(tmp_path):
+    """The README's regularization table: one row per variant, mean ± CI in the units of the full tables."""
+    from overfit.results import Sweep, readme_block
+
+    def row(variant, n, acc, diff=None):
+        stats = {"test_acc": acc, "gap": (0.13, 0.003), "test_loss": (0.7381, 0.0324)}
+        stats |= {"test_acc_diff": diff} if diff else {}
+        out = {"group": variant, "variant": variant, "n": n, "seeds": list(range(n)), "trainer.max_epochs": 20}
+        return out | {f"{k}_{part}": v for k, (m, ci) in stats.items() for part, v in (("mean", m), ("ci95", ci))}
+
+    pooled = [row("baseline", 3, (0.857, 0.003)), row("dropout", 2, (0.8734, 0.0051), (0.0161, 0.0062))]
+    sweep = Sweep("regularization", tmp_path / "2026-12-01_13-32-52", runs=5, span_s=88.0, start=1.7646e9)
+    block = readme_block({"regularization": (sweep, pooled, [], ["curves_pooled.png"])}, [sweep], "docs/results/")
+    rows = table_rows(block)
+    assert rows["variant"] == ["test acc %", "Δ test acc vs baseline, pp", "gap (train - val acc), pp", "test loss"]
+    assert rows["baseline"] == ["85.7 ± 0.3", "-", "13.0 ± 0.3", "0.738 ± 0.032"]
+    assert rows["dropout (n=2)"] == ["87.3 ± 0.5", "+1.6 ± 0.6", "13.0 ± 0.3", "0.738 ± 0.032"]
+    assert "**regularization** (`2026-12-01_13-32-52`: 5 runs, max epochs 20, 88 s wall)" in block
+    assert "over seeds 0, 1, 2;" in block and "[results.md](docs/results/results.md)" in block
+    assert "![regularization: curves_pooled.png](docs/results/regularization_curves_pooled.png)" in block

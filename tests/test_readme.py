@@ -23,3 +23,13 @@ def test_readme_links_exist():
     readme = (REPO / "README.md").read_text()
     for target in re.findall(r"\]\(((?:docs|conf|src|scripts|tests)/[^)#\s]+)\)", readme):
         assert (REPO / target).exists(), f"README links to missing {target}"
+
+
+def test_readme_stays_short_and_points_into_docs():
+    """The README is the front page (at most 150 lines); the manual lives in docs/, one page per part."""
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150, "README.md is over 150 lines: move the detail into docs/"
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", readme))
+    pages = {p.name for p in (REPO / "docs").glob("*.md")}
+    assert pages and pages <= linked, f"docs pages the README does not link to: {sorted(pages - linked)}"
+    assert "docs/results/results.md" in readme  # the full results tables, next to the compact ones

@@ -2,6 +2,10 @@
 
     python scripts/results.py            # newest sweep of each study under logs/multiruns -> docs/results/
 
+docs/results/results.md gets every table; the README's marked block a compact summary of the same numbers (one
+row per variant for regularization, one short table each for more_data and capacity, the three figures) with a
+link to results.md.
+
 Studies are the multirun experiments (conf/experiment/): regularization (the six variants), more_data (test acc
 and gap vs data.train_size) and capacity (vs width, with and without dropout). A sweep's study is read from its
 multirun.yaml. All comes from the sweep dirs (event files via overfit.compare, metrics.json, .hydra/), so the same
@@ -26,7 +30,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from overfit.compare import load_runs, read_events, write_comparison
+from overfit.compare import REFERENCE, load_runs, read_events, write_comparison
 from overfit.errors import OverfitError
 
 STUDIES = ("regularization", "more_data", "capacity")
@@ -167,11 +171,16 @@ def long_table(pooled: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _swept_values(pooled: list[dict], key: str) -> list:
+    values = {_num(r.get(key)) for r in pooled}
+    return sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
+
+
 def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str = "") -> str:
     """Rows: the swept value; columns: the variants (in table order); cells: mean ± CI (n)."""
     variants = list(dict.fromkeys(r["variant"] for r in pooled if metric != "test_acc_diff" or r["n_paired"]))
     cells = {(_num(r.get(key)), r["variant"]): r for r in pooled}
-    values = sorted({v for v, _ in cells}, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
+    values = _swept_values(pooled, key)
     lines = [f"| {label} | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
     most = max(r["n"] for r in pooled)
     for value in values:
@@ -183,6 +192,65 @@ def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str 
         ]
         lines.append(f"| {value} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def short_table(pooled: list[dict]) -> str:
+    """The README's regularization table: one row per variant, the figures the lab's conclusion rests on."""
+    head = ["variant", "test acc %", "Δ test acc vs baseline, pp", "gap (train - val acc), pp", "test loss"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    most = max(r["n"] for r in pooled)
+    for r in pooled:
+        name = r["group"] + (f" (n={r['n']})" if r["n"] != most else "")
+        lines.append(
+            f"| {name} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | {_pct(r, 'gap')} | "
+            f"{_pct(r, 'test_loss', '', 1, 3)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def swept_table(pooled: list[dict], key: str, label: str) -> str:
+    """The README's table of a swept study, transposed: columns = the swept values; rows = the reference
+    variant's test acc, gap and test loss, then each other variant's paired difference to it (without a
+    reference variant in the sweep: each variant's test acc)."""
+    variants = list(dict.fromkeys(r["variant"] for r in pooled))
+    cells = {(_num(r.get(key)), r["variant"]): r for r in pooled}
+    values = _swept_values(pooled, key)
+    if REFERENCE in variants:
+        rows = [
+            (f"{REFERENCE} test acc %", REFERENCE, "test_acc", "", 100, 1),
+            (f"{REFERENCE} gap, pp", REFERENCE, "gap", "", 100, 1),
+            (f"{REFERENCE} test loss", REFERENCE, "test_loss", "", 1, 3),
+        ] + [(f"{v} - {REFERENCE} test acc, pp", v, "test_acc_diff", "+", 100, 1) for v in variants if v != REFERENCE]
+    else:
+        rows = [(f"{v} test acc %", v, "test_acc", "", 100, 1) for v in variants]
+    most = max(r["n"] for r in pooled)
+    lines = [f"| {label} | " + " | ".join(map(str, values)) + " |", "|" + "---|" * (len(values) + 1)]
+    for title, variant, metric, sign, scale, digits in rows:
+        row = [
+            _pct(c, metric, sign, scale, digits) + (f" (n={c['n']})" if c["n"] != most else "")
+            if (c := cells.get((v, variant)))
+            else "-"
+            for v in values
+        ]
+        lines.append(f"| {title} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_section(sweep: Sweep, pooled: list[dict], warnings: list[str]) -> str:
+    """One study in the README's block: a one-line header and one short table (figures: after all studies)."""
+    epochs = "/".join(sorted({str(r.get("trainer.max_epochs")) for r in pooled}))
+    head = f"**{sweep.study}** (`{sweep.path.name}`: {sweep.runs} runs, max epochs {epochs}, "
+    head += f"{duration(sweep.span_s)} wall"
+    head += f"; {len(sweep.unfinished)} unfinished run(s) left out)" if sweep.unfinished else ")"
+    if sweep.study in SWEPT:
+        key, label = SWEPT[sweep.study]
+        table = swept_table(pooled, key, label)
+    else:
+        table = short_table(pooled)
+    text = [head, "", table]
+    if warnings:
+        text += [f"**{len(warnings)} warning(s)** (what could not be read): see the full tables.", ""]
+    return "\n".join(text)
 
 
 def duration(seconds: float) -> str:
@@ -227,9 +295,38 @@ def study_section(sweep: Sweep, pooled: list[dict], warnings: list[str], figures
     return "\n".join(text)
 
 
+def readme_block(sections: dict, sweeps_info: list[Sweep], img: str) -> str:
+    """The README's compact block: header, one short table per study, the figures; `img`: docs/results/ as
+    seen from the README."""
+    seeds = sorted({s for _, pooled, _, _ in sections.values() for r in pooled for s in r["seeds"]}, key=str)
+    dates = sorted({_when(s) for s in sweeps_info})
+    text = [
+        f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} on "
+        f"{machine()}: mean ± half-width of the 95% t-interval over seeds {', '.join(map(str, seeds))}; "
+        "accuracies in %, differences in percentage points (pp), paired by seed; gap = train acc - val acc at the "
+        "last epoch (train acc with dropout on). Every table, with best val acc, min val loss and run times: "
+        f"[results.md]({img}results.md).",
+        "",
+    ]
+    text += [readme_section(*sections[s][:3]) for s in sections]
+    figures = [(s, name) for s in sections for name in sections[s][3]]
+    if figures:
+        first, rest = figures[0], figures[1:]
+        text.append(f"![{first[0]}: {first[1]}]({img}{first[0]}_{first[1]})\n")
+        if rest:
+            text += [
+                "| " + " | ".join(s for s, _ in rest) + " |",
+                "|" + "---|" * len(rest),
+                "| " + " | ".join(f"![{s}: {n}]({img}{s}_{n})" for s, n in rest) + " |",
+                "",
+            ]
+    return "\n".join(text)
+
+
 def write_results(sweeps: dict[str, Path], out: Path, readme: Path | None = None) -> dict:
     """docs/results/: results.md (every table), <study>.csv (compare's pooled.csv) and the figures; and the
-    block between BEGIN and END in `readme`, if it has one. Returns {"files", "warnings", "readme"}."""
+    block between BEGIN and END in `readme`, if it has one: the compact summary (readme_block). Returns
+    {"files", "warnings", "readme", "sweeps"}."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sections, files, all_warnings, sweeps_info = {}, [], [], []
@@ -266,17 +363,15 @@ def write_results(sweeps: dict[str, Path], out: Path, readme: Path | None = None
         "process (Python start-up, ~5 s, not included).\n"
     )
 
-    def body(img):
-        return header + "\n" + "\n".join(study_section(*sections[s], img) for s in sections)
-
-    (out / "results.md").write_text("## Results\n\n" + body(""))
+    full = header + "\n" + "\n".join(study_section(*sections[s], "") for s in sections)
+    (out / "results.md").write_text("## Results\n\n" + full)
     files.append(out / "results.md")
     updated = None
     text = readme.read_text() if readme is not None and readme.is_file() else ""
     if BEGIN in text and END in text.split(BEGIN, 1)[1]:
         before, rest = text.split(BEGIN, 1)
         img = os.path.relpath(out, readme.parent).replace(os.sep, "/") + "/"
-        new = before + BEGIN + "\n" + body(img) + "\n" + END + rest.split(END, 1)[1]
+        new = before + BEGIN + "\n" + readme_block(sections, sweeps_info, img) + "\n" + END + rest.split(END, 1)[1]
         if new != text:
             readme.write_text(new)
         updated = readme

@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 from overfit.data import archive as imdb_archive
 from overfit.data import cache as feature_cache
 from overfit.data.batches import CSRDataset, EpochBatchSampler, EpochSampler, identity
-from overfit.data.text import build_vocabulary, gather_rows, vectorize
+from overfit.data.features import features
+from overfit.data.text import gather_rows
 from overfit.errors import OverfitError
 
 log = logging.getLogger(__name__)
@@ -124,22 +125,7 @@ class IMDBDataModule(L.LightningDataModule):
                 if any((cache / name).exists() for name in feature_cache.CACHE_FILES):  # else a first build: no word
                     log.warning(f"feature cache {cache} is damaged ({problem}): rebuilding it")
             feature_cache.clean_stale_temps(cache)
-            reviews = imdb_archive.read_reviews(self._archive_path, self._checksum)
-            train_texts = [r[3] for r in reviews["train"]]
-            vocabulary = build_vocabulary(train_texts, self.vocab_size, **self.preprocessing)  # train split only
-            if not vocabulary:
-                raise OverfitError(
-                    f"IMDB archive {str(self._archive_path)!r}: its training reviews hold no words: "
-                    f"use the official archive"
-                )
-            arrays = {}
-            for split, texts in [("train", train_texts), ("test", [r[3] for r in reviews["test"]])]:
-                arrays[f"{split}_indptr"], arrays[f"{split}_indices"] = vectorize(
-                    texts, vocabulary, **self.preprocessing
-                )
-                arrays[f"{split}_labels"] = np.array([r[0] for r in reviews[split]], dtype=np.int8)
-                arrays[f"{split}_ids"] = np.array([r[1] for r in reviews[split]], dtype=np.int32)
-            feature_cache.check_arrays(arrays, len(vocabulary))
+            vocabulary, arrays = features(self._archive_path, self._checksum, self.vocab_size, self.preprocessing)
             feature_cache.write_cache(cache, vocabulary, arrays, self.preprocessing, self._checksum)
             return vocabulary, arrays
 

@@ -1,0 +1,90 @@
+"""Fault injection on whole runs, continued: settings that must fail in one line before the long work, logger=null,
+runs that must never write into another run's directory or resume with another variant, and the summary's resume line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from test_faults_runs import TINY, train_py
+
+# ---- one line, before the long work ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override,culprit",
+    [
+        ("seed=-1", "seed=-1"),
+        ("seed=4294967296", "seed=4294967296"),
+        ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
+        ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
+        ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
+        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
+    ],
+)
+def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_archive, tmp_path):
+    # paths.log_dir: the run dir itself cannot be made, so Hydra's default (under paths.log_dir) is kept
+    out = train_py(
+        *override.split(),
+        *TINY,
+        tmp_path=tmp_path,
+        archive=tiny_archive,
+        default_run_dir=override.startswith("paths.log_dir"),
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and culprit in line, line
+    assert "IMDB class counts" not in out.stdout  # failed before reading any data
+    assert not (tmp_path / "data" / "cache").exists()
+
+
+def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):
+    out = train_py("logger=null", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not list((tmp_path / "run").glob("events.out.tfevents.*")) and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_path):
+    first = train_py(*TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    again = train_py("seed=1", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)  # the same hydra.run.dir
+    assert again.returncode == 2
+    line = again.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: paths.output_dir=") and "already holds a run" in line and "ckpt_path=last" in line
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+
+
+def test_resuming_with_another_variant_of_the_same_shapes_is_refused(tiny_archive, tmp_path):
+    first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = train_py("ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)  # model= left out
+    assert again.returncode == 2
+    line = again.stderr.strip().splitlines()[-1]
+    assert "trained with model variant=dropout, dropout=0.5" in line and "resume with model=dropout" in line
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["variant"] == "dropout"
+
+
+def test_a_refused_run_leaves_no_run_dir(tiny_archive, tmp_path):
+    out = train_py("seed=-1", *TINY, tmp_path=tmp_path, archive=tiny_archive, default_run_dir=True)
+    assert out.returncode == 2
+    assert not list((tmp_path / "logs" / "runs").glob("*")) if (tmp_path / "logs" / "runs").exists() else True
+
+
+def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_archive, tmp_path):
+    first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
+    line = next(ln for ln in first.stdout.splitlines() if ln.startswith("ckpts"))
+    command = line.split("(resume: python train.py ", 1)[1].rstrip(")").split()
+    assert "model=dropout" in command and "ckpt_path=last" in command
+    assert f"hydra.run.dir={tmp_path / 'run'}" in command
+    command = [("trainer.max_epochs=2" if o.startswith("trainer.max_epochs=") else o) for o in command]
+    again = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *command], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 2

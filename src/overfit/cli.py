@@ -30,17 +30,12 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
     """
     try:
         with ddp_ranks_run_this_job(script):
-            try:
-                return task(cfg)
-            except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors
-                if isinstance(wrapped.__cause__, OverfitError):
-                    raise wrapped.__cause__ from None
-                raise
+            return call_task(task, cfg)
     except OverfitError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
-        _drop_empty_run_dir()
+        drop_empty_run_dir()
         sys.exit(2)
     except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
         print(f"interrupted: {stop}", file=sys.stderr, flush=True)
@@ -54,7 +49,19 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
         sys.exit(128 + signal.SIGINT)
 
 
-def _drop_empty_run_dir() -> None:
+def call_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """`task(cfg)`, with an OverfitError raised in a constructor (Hydra wraps it) raised as itself.
+
+    Shared by run_task (train.py, eval.py) and overfit.run (overfit/api.py)."""
+    try:
+        return task(cfg)
+    except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors
+        if isinstance(wrapped.__cause__, OverfitError):
+            raise wrapped.__cause__ from None
+        raise
+
+
+def drop_empty_run_dir() -> None:
     """A run refused before it did anything leaves no directory behind (only Hydra's .hydra/ and an empty log)."""
     if not HydraConfig.initialized():
         return

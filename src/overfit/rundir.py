@@ -28,6 +28,11 @@ def unique_dir(path: str) -> str:
     return _CLAIMED[path]
 
 
+def forget_claims() -> None:
+    """A new run in this process (overfit.run) claims directories of its own: the previous run is over."""
+    _CLAIMED.clear()
+
+
 def _claim(path: str) -> str:
     base = Path(path)
     for n in range(10_000):

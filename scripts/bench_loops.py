@@ -4,6 +4,8 @@
     plain   the same sparse model (BagOfWordsMLP), optimizer, batches and thread count as train.py, trained by a
             plain PyTorch loop (no Lightning): per-epoch validation, no checkpoints. The yardstick for
             Lightning's overhead: train.py's fit against this loop, same epochs.
+    duties  the plain loop doing a run's per-epoch duties too, as train.py does them: train metrics summed per
+            step, four TensorBoard scalars and a checkpoint (weights, optimizer, vocabulary; atomic) per epoch
     dense   the notebook's way: dense float32 multi-hot rows, nn.Linear layers, DataLoader(TensorDataset)
 
 Each returns a dict that benchmark.py prints as one JSON line. Below them: the machine line and the table.
@@ -54,11 +56,16 @@ def child_data(overrides: list[str], epochs: int) -> dict:
     }
 
 
-def child_plain(overrides: list[str], epochs: int) -> dict:
+def child_plain(overrides: list[str], epochs: int, duties: bool = False) -> dict:
     """train.py's model, optimizer, batches and threads in a loop of plain PyTorch."""
+    import tempfile
+
     import torch
     from hydra.utils import instantiate
+    from torch.utils.tensorboard import SummaryWriter
 
+    from overfit.checkpoint_io import AtomicFileCheckpointIO
+    from overfit.models.mlp import EpochTotals
     from overfit.threads import torch_threads
 
     cfg = compose(overrides)
@@ -82,15 +89,29 @@ def child_plain(overrides: list[str], epochs: int) -> dict:
         model.train()
         return loss_sum / n, correct / n
 
+    out = Path(tempfile.mkdtemp(prefix="overfit_plain_"))
+    writer, saver, totals = (SummaryWriter(out), AtomicFileCheckpointIO(), EpochTotals()) if duties else (None,) * 3
     start = time.perf_counter()
     for epoch in range(epochs):
         train_loader.batch_sampler.set_epoch(epoch)  # what Lightning does: a new seeded order each epoch
         for indices, offsets, labels in train_loader:
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss_fn(model(indices, offsets), labels)
+            logits = model(indices, offsets)
+            loss = model.loss_fn(logits, labels)
             loss.backward()
             optimizer.step()
+            if duties:
+                totals.update(loss, logits, labels)
         val_loss, val_acc = evaluate(val_loader)
+        if duties:
+            train = totals.compute()
+            totals.reset()
+            for tag, value in [("loss/train", train["loss"]), ("acc/train", train["acc"])]:
+                writer.add_scalar(tag, float(value), epoch + 1)
+            writer.add_scalar("loss/val", val_loss, epoch + 1)
+            writer.add_scalar("acc/val", val_acc, epoch + 1)
+            state = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+            saver.save_checkpoint(state | {"datamodule": datamodule.state_dict()}, out / "last.ckpt")
     train_s = time.perf_counter() - start
     test_loss, test_acc = evaluate(test_loader)
     return {"train_s": train_s, "val_acc": val_acc, "test_acc": test_acc, "threads": torch.get_num_threads()}
@@ -146,6 +167,7 @@ def child_dense(overrides: list[str], epochs: int) -> dict:
 
 
 CHILDREN = {"data": child_data, "plain": child_plain, "dense": child_dense}
+CHILDREN["duties"] = lambda overrides, epochs: child_plain(overrides, epochs, duties=True)
 
 
 # ---- what the parent prints with the figures -----------------------------------------------------------------
@@ -208,6 +230,12 @@ PHASES = {  # (module, attribute) timed when called; nested calls count in both 
     "  of which checkpoint saves": [("overfit.checkpoint_io", "AtomicFileCheckpointIO.save_checkpoint")],
     "test (25k reviews)": [("lightning.pytorch", "Trainer.test")],
     "checkpoint loads": [("torch", "load")],
+    "Hydra job (launch to return)": [("hydra.core.utils", "run_job")],
+    "  of which train()": [("overfit.train", "train")],
+    "  HPARAMS + summary + metrics.json": [
+        ("overfit.tracking", "log_hparams"),
+        ("overfit.run_summary", "print_summary"),
+    ],
 }
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: small generated aclImdb-shaped archives and composed, shrunk train configs."""
+"""Shared fixtures: small generated aclImdb-shaped archives, composed, shrunk train configs, and the trained
+models whose checkpoints the fault tests spoil."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import random
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -99,3 +101,40 @@ def tiny_overrides(archive: Path, tmp_path: Path, epochs: int = 1) -> list[str]:
 def train_cfg(tiny_archive, tmp_path):
     """`train_cfg("model=dropout", ...)` -> a composed, shrunk config writing under tmp_path."""
     return lambda *overrides, epochs=1: compose_train(tiny_overrides(tiny_archive, tmp_path, epochs) + list(overrides))
+
+
+VOCAB = 40  # the vocabulary size of the `run` fixture's classifier
+
+
+@pytest.fixture(scope="session")
+def run(tiny_archive, tmp_path_factory):
+    """A tiny IMDB classifier (3 epochs, a VOCAB-word vocabulary) and a factorization model, trained once: the
+    fault tests (test_faults_checkpoints.py, _reviews.py, _scripts.py) spoil copies of their checkpoints."""
+    import torch
+
+    from overfit.train import train
+
+    tmp = tmp_path_factory.mktemp("faults")
+    cfg = compose_train(
+        tiny_overrides(tiny_archive, tmp, epochs=3) + [f"data.vocab_size={VOCAB}", "model.optimizer.lr=0.01"]
+    )
+    train(cfg)
+    fact = compose_train(
+        [
+            "experiment=factorization",
+            f"paths.log_dir={tmp / 'f' / 'logs'}",
+            f"paths.output_dir={tmp / 'f' / 'run'}",
+            "trainer.max_steps=3",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    train(fact)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    return SimpleNamespace(
+        ckpt=ckpt,
+        raw=torch.load(ckpt, weights_only=True),
+        out=Path(cfg.paths.output_dir),
+        factorization=tmp / "f" / "run" / "checkpoints" / "last.ckpt",
+        archive=tiny_archive,
+        tmp=tmp,
+    )

@@ -10,31 +10,30 @@ Studies are the multirun experiments (conf/experiment/): regularization (the six
 and gap vs data.train_size) and capacity (vs width, with and without dropout). A sweep's study is read from its
 multirun.yaml. All comes from the sweep dirs (event files via overfit.compare, metrics.json, .hydra/), so the same
 dirs give the same files, byte for byte; only the machine is this one's (lscpu): run it where the sweeps ran.
+Here: which sweeps, what they hold (runs, times) and writing the files; their text is results_tables.py's.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 import yaml
 
-from overfit.compare import REFERENCE, load_runs, read_events, write_comparison
+from overfit.compare import load_runs, read_events, write_comparison
 from overfit.errors import OverfitError
+from overfit.results_tables import duration as duration  # scripts/results.py and the tests import these two from here
+from overfit.results_tables import machine as machine
+from overfit.results_tables import readme_block, results_page
 
 STUDIES = ("regularization", "more_data", "capacity")
-SWEPT = {"more_data": ("data.train_size", "train size"), "capacity": ("model.hidden", "width")}
 FIGURES = {
     "regularization": ["curves_pooled.png"],
     "more_data": ["test_acc_gap_vs_train_size.png"],
@@ -117,212 +116,6 @@ def add_train_size(runs) -> None:
             run.hparams["data.train_size"] = size
 
 
-def machine() -> str:
-    """`<lscpu model name>, <n> cores, torch <version>` of this machine."""
-    model = ""
-    for command, prefix in ((["lscpu"], "Model name"), (["cat", "/proc/cpuinfo"], "model name")):
-        try:
-            out = subprocess.run(command, check=False, capture_output=True, text=True, env={"LC_ALL": "C"}).stdout
-        except OSError:
-            continue
-        model = model or next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith(prefix)), "")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model or 'unknown CPU'}, {cores} cores, torch {torch.__version__}"
-
-
-def _num(value):
-    if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return value
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _pct(row: dict, metric: str, sign: str = "", scale: float = 100, digits: int = 1) -> str:
-    """mean ± CI of `metric` (in % by default); the bare mean for n = 1."""
-    mean, ci = row.get(f"{metric}_mean", math.nan), row.get(f"{metric}_ci95", math.nan)
-    if not isinstance(mean, (int, float)) or not math.isfinite(mean):
-        return "-"
-    text = f"{scale * mean:{sign}.{digits}f}"
-    return text + (f" ± {scale * ci:.{digits}f}" if math.isfinite(ci) else "")
-
-
-def long_table(pooled: list[dict]) -> str:
-    head = [
-        "variant",
-        "n",
-        "test acc %",
-        "Δ test acc vs baseline (paired), pp",
-        "best val acc %",
-        "gap (train - val acc), pp",
-        "min val loss",
-        "test loss",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in pooled:
-        lines.append(
-            f"| {r['group']} | {r['n']} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | "
-            f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, 3)} | "
-            f"{_pct(r, 'test_loss', '', 1, 3)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _swept_values(pooled: list[dict], key: str) -> list:
-    values = {_num(r.get(key)) for r in pooled}
-    return sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
-
-
-def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str = "") -> str:
-    """Rows: the swept value; columns: the variants (in table order); cells: mean ± CI (n)."""
-    variants = list(dict.fromkeys(r["variant"] for r in pooled if metric != "test_acc_diff" or r["n_paired"]))
-    cells = {(_num(r.get(key)), r["variant"]): r for r in pooled}
-    values = _swept_values(pooled, key)
-    lines = [f"| {label} | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
-    most = max(r["n"] for r in pooled)
-    for value in values:
-        row = [
-            _pct(c, metric, sign) + (f" (n={c['n']})" if c["n"] != most else "")
-            if (c := cells.get((value, v)))
-            else "-"
-            for v in variants
-        ]
-        lines.append(f"| {value} | " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def short_table(pooled: list[dict]) -> str:
-    """The README's regularization table: one row per variant, the figures the lab's conclusion rests on."""
-    head = ["variant", "test acc %", "Δ test acc vs baseline, pp", "gap (train - val acc), pp", "test loss"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    most = max(r["n"] for r in pooled)
-    for r in pooled:
-        name = r["group"] + (f" (n={r['n']})" if r["n"] != most else "")
-        lines.append(
-            f"| {name} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | {_pct(r, 'gap')} | "
-            f"{_pct(r, 'test_loss', '', 1, 3)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def swept_table(pooled: list[dict], key: str, label: str) -> str:
-    """The README's table of a swept study, transposed: columns = the swept values; rows = the reference
-    variant's test acc, gap and test loss, then each other variant's paired difference to it (without a
-    reference variant in the sweep: each variant's test acc)."""
-    variants = list(dict.fromkeys(r["variant"] for r in pooled))
-    cells = {(_num(r.get(key)), r["variant"]): r for r in pooled}
-    values = _swept_values(pooled, key)
-    if REFERENCE in variants:
-        rows = [
-            (f"{REFERENCE} test acc %", REFERENCE, "test_acc", "", 100, 1),
-            (f"{REFERENCE} gap, pp", REFERENCE, "gap", "", 100, 1),
-            (f"{REFERENCE} test loss", REFERENCE, "test_loss", "", 1, 3),
-        ] + [(f"{v} - {REFERENCE} test acc, pp", v, "test_acc_diff", "+", 100, 1) for v in variants if v != REFERENCE]
-    else:
-        rows = [(f"{v} test acc %", v, "test_acc", "", 100, 1) for v in variants]
-    most = max(r["n"] for r in pooled)
-    lines = [f"| {label} | " + " | ".join(map(str, values)) + " |", "|" + "---|" * (len(values) + 1)]
-    for title, variant, metric, sign, scale, digits in rows:
-        row = [
-            _pct(c, metric, sign, scale, digits) + (f" (n={c['n']})" if c["n"] != most else "")
-            if (c := cells.get((v, variant)))
-            else "-"
-            for v in values
-        ]
-        lines.append(f"| {title} | " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def readme_section(sweep: Sweep, pooled: list[dict], warnings: list[str]) -> str:
-    """One study in the README's block: a one-line header and one short table (figures: after all studies)."""
-    epochs = "/".join(sorted({str(r.get("trainer.max_epochs")) for r in pooled}))
-    head = f"**{sweep.study}** (`{sweep.path.name}`: {sweep.runs} runs, max epochs {epochs}, "
-    head += f"{duration(sweep.span_s)} wall"
-    head += f"; {len(sweep.unfinished)} unfinished run(s) left out)" if sweep.unfinished else ")"
-    if sweep.study in SWEPT:
-        key, label = SWEPT[sweep.study]
-        table = swept_table(pooled, key, label)
-    else:
-        table = short_table(pooled)
-    text = [head, "", table]
-    if warnings:
-        text += [f"**{len(warnings)} warning(s)** (what could not be read): see the full tables.", ""]
-    return "\n".join(text)
-
-
-def duration(seconds: float) -> str:
-    return "-" if not math.isfinite(seconds) else f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _when(sweep: Sweep) -> str:
-    return (
-        datetime.fromtimestamp(sweep.start, timezone.utc).strftime("%Y-%m-%d")
-        if math.isfinite(sweep.start)
-        else "unknown date"
-    )
-
-
-def study_section(sweep: Sweep, pooled: list[dict], warnings: list[str], figures: list[str], img: str) -> str:
-    epochs = "/".join(sorted({str(r.get("trainer.max_epochs")) for r in pooled}))
-    seeds = sorted({s for r in pooled for s in r["seeds"]}, key=str)
-    text = [
-        f"### {sweep.study}",
-        "",
-        (
-            f"`{sweep.path.name}`: {sweep.runs} runs ({len(pooled)} groups x seeds {', '.join(map(str, seeds))}; "
-            f"max epochs {epochs}), {duration(sweep.span_s)} wall (sum over runs: {duration(sweep.wall_s)}, "
-            f"of which fit {duration(sweep.train_s)}), {_when(sweep)}."
-        ),
-    ]
-    if sweep.unfinished:
-        text.append(f"**{len(sweep.unfinished)} unfinished run(s), left out:** {', '.join(sweep.unfinished)}.")
-    text.append("")
-    if sweep.study in SWEPT:
-        key, label = SWEPT[sweep.study]
-        for title, metric, sign in (
-            ("Test accuracy, %", "test_acc", ""),
-            ("Generalization gap (train acc - val acc at the last epoch), pp", "gap", ""),
-            ("Test accuracy minus baseline (same seed, same " + label + "), pp", "test_acc_diff", "+"),
-        ):
-            text += [f"{title}:", "", wide_table(pooled, key, label, metric, sign)]
-    text += [long_table(pooled)]
-    text += [f"![{sweep.study}: {name}]({img}{sweep.study}_{name})\n" for name in figures]
-    if warnings:
-        text += ["**Warnings** (what could not be read):", ""] + [f"- {w}" for w in warnings] + [""]
-    return "\n".join(text)
-
-
-def readme_block(sections: dict, sweeps_info: list[Sweep], img: str) -> str:
-    """The README's compact block: header, one short table per study, the figures; `img`: docs/results/ as
-    seen from the README."""
-    seeds = sorted({s for _, pooled, _, _ in sections.values() for r in pooled for s in r["seeds"]}, key=str)
-    dates = sorted({_when(s) for s in sweeps_info})
-    text = [
-        f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} on "
-        f"{machine()}: mean ± half-width of the 95% t-interval over seeds {', '.join(map(str, seeds))}; "
-        "accuracies in %, differences in percentage points (pp), paired by seed; gap = train acc - val acc at the "
-        "last epoch (train acc with dropout on). Every table, with best val acc, min val loss and run times: "
-        f"[results.md]({img}results.md).",
-        "",
-    ]
-    text += [readme_section(*sections[s][:3]) for s in sections]
-    figures = [(s, name) for s in sections for name in sections[s][3]]
-    if figures:
-        first, rest = figures[0], figures[1:]
-        text.append(f"![{first[0]}: {first[1]}]({img}{first[0]}_{first[1]})\n")
-        if rest:
-            text += [
-                "| " + " | ".join(s for s, _ in rest) + " |",
-                "|" + "---|" * len(rest),
-                "| " + " | ".join(f"![{s}: {n}]({img}{s}_{n})" for s, n in rest) + " |",
-                "",
-            ]
-    return "\n".join(text)
-
-
 def write_results(sweeps: dict[str, Path], out: Path, readme: Path | None = None) -> dict:
     """docs/results/: results.md (every table), <study>.csv (compare's pooled.csv) and the figures; and the
     block between BEGIN and END in `readme`, if it has one: the compact summary (readme_block). Returns
@@ -354,17 +147,7 @@ def write_results(sweeps: dict[str, Path], out: Path, readme: Path | None = None
             "no sweep of any study (" + ", ".join(STUDIES) + "): run e.g. "
             "`python train.py experiment=regularization` first"
         )
-    dates = sorted({_when(s) for s in sweeps_info})
-    header = (
-        f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} "
-        f"on {machine()}. Mean ± half-width of the 95% t-interval over seeds; accuracies in %, differences "
-        "in percentage points (pp); gap = train acc - val acc at the last epoch (train acc with dropout on). "
-        "Wall time: from the sweep's start (its dir name) to its last run's last TensorBoard event, one "
-        "process (Python start-up, ~5 s, not included).\n"
-    )
-
-    full = header + "\n" + "\n".join(study_section(*sections[s], "") for s in sections)
-    (out / "results.md").write_text("## Results\n\n" + full)
+    (out / "results.md").write_text(results_page(sections, sweeps_info))
     files.append(out / "results.md")
     updated = None
     text = readme.read_text() if readme is not None and readme.is_file() else ""

@@ -6,7 +6,7 @@ metrics.json), and tells the study how it ended, until the study holds `n_trials
 with the same command (shells, a SLURM array) share the study and each pulls the next trial; a worker that dies
 loses only its trial in progress (marked FAIL, `lost`), and running the command again resumes the study.
 Asks are serialized by a lock file beside a journal storage, so workers never overshoot n_trials (with
-an RDB they can, by at most workers - 1).
+an RDB they can, by at most workers - 1); heartbeats, lost trials and that lock: search_workers.py.
 
 Pruning: each trial's `ReportToTrial` callback reports val/acc to its trial after every validation epoch and,
 when the study's pruner says so, stops the run after that epoch. The run still finishes as a run (test, summary,
@@ -19,11 +19,8 @@ import logging
 import math
 import os
 import re
-import socket
 import sys
-import threading
 import time
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +37,9 @@ from overfit.search_space import (
     quote,
     storage_url,
 )
+from overfit.search_workers import HOST, ask_lock, fail_lost, heartbeat, mark_lost
 
 log = logging.getLogger("overfit")
-HOST = socket.gethostname()
 
 
 class Search:
@@ -137,19 +134,12 @@ class Search:
         log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, worker {HOST}:{os.getpid()}")
         return study
 
-    def ask_lock(self) -> Any:
-        if "://" in self.storage:
-            return nullcontext()
-        from optuna.storages.journal import JournalFileSymlinkLock
-
-        return held(JournalFileSymlinkLock(self.storage + ".ask", grace_period=30))
-
     def ask(self, study: Any) -> list:
         """Up to n_jobs new trials, so that the study holds at most n_trials (lost ones not counted)."""
         from optuna.trial import TrialState
 
-        self.fail_lost(study)
-        with self.ask_lock():
+        fail_lost(study, int(self.settings["heartbeat_s"]))
+        with ask_lock(self.storage):
             held_trials = [
                 t
                 for t in study.get_trials(deepcopy=False)
@@ -161,28 +151,6 @@ class Search:
                 trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
                 trial.set_user_attr("heartbeat", time.time())
         return batch
-
-    def fail_lost(self, study: Any) -> None:
-        """RUNNING trials whose worker is gone: a dead process on this host, or silent for 5 heartbeats."""
-        from optuna.trial import TrialState
-
-        now = time.time()
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-            beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
-            dead_here = host == HOST and pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid)))
-            if dead_here or now - beat > 5 * int(self.settings["heartbeat_s"]):
-                self.mark_lost(study, trial, f"worker {host}:{pid} is gone")
-
-    def mark_lost(self, study: Any, trial: Any, why: str) -> None:
-        from optuna.trial import TrialState
-
-        try:
-            study._storage.set_trial_user_attr(trial._trial_id, "lost", why)
-            study.tell(trial.number, state=TrialState.FAIL)
-            log.warning(f"optuna: trial {trial.number} lost ({why}); it no longer counts toward n_trials")
-        except (RuntimeError, ValueError):  # another worker got there first
-            pass
 
     def overrides(self, trial: Any) -> tuple[str, ...]:
         sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()]
@@ -199,7 +167,7 @@ class Search:
                 returns = self.launcher.launch([self.overrides(t) for t in batch], initial_job_idx=self.job_idx)
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: the trials did not finish
             for trial in batch:
-                self.mark_lost(study, trial, "its worker was interrupted")
+                mark_lost(study, trial, "its worker was interrupted")
             raise
         self.job_idx += len(returns)
         self.launched += len(returns)
@@ -234,44 +202,3 @@ class Search:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         log.warning(f"optuna: trial {trial.number} failed: {type(outcome).__name__}: {first_line(outcome)} ({run_dir})")
         self.failures.append((study._storage.get_trial(trial._trial_id), outcome))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def held(lock: Any):
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextmanager
-def heartbeat(storage: Any, trial_ids: list[int], every_s: int):
-    """While the trials run, stamp them every `every_s` seconds so other workers know this one is alive."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every_s):
-            for trial_id in trial_ids:
-                try:
-                    storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
-                except Exception:  # finished meanwhile, or a storage hiccup: the next beat retries
-                    pass
-
-    thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()

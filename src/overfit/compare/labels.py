@@ -24,15 +24,23 @@ def variant_order(variant: str) -> tuple:
     return (VARIANTS.index(variant) if variant in VARIANTS else len(VARIANTS), variant)
 
 
+def first_value(value, keep_text: bool = False):
+    """An HPARAMS value parsed, a list by its first item: "[16, 16]", [16, 16] and 16 -> 16, "0.5" -> 0.5.
+
+    Text that is no Python literal gives None, or (`keep_text`) the text itself, for tables that show it."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value if keep_text else None
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return value
+
+
 def width(hidden) -> int | None:
     """The first hidden layer's width from `model.hidden` ("[16, 16]", a list or a number)."""
-    if isinstance(hidden, str):
-        try:
-            hidden = ast.literal_eval(hidden)
-        except (ValueError, SyntaxError):
-            return None
-    if isinstance(hidden, (list, tuple)):
-        hidden = hidden[0] if hidden else None
+    hidden = first_value(hidden)
     return int(hidden) if isinstance(hidden, (int, float)) and not isinstance(hidden, bool) else None
 
 

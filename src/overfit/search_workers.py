@@ -1,0 +1,94 @@
+"""Several workers on one study: who is alive (heartbeats), trials lost with their worker, one ask at a time.
+
+A worker stamps its running trials with a heartbeat every `hydra.sweeper.heartbeat_s`; a RUNNING trial whose
+worker is a dead process on this host, or has been silent for 5 heartbeats, is marked FAIL with a `lost` user
+attribute, so that it no longer counts toward n_trials and the study goes on without it. Asks beside a journal
+storage are serialized by a lock file, so that workers never overshoot n_trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+log = logging.getLogger("overfit")
+HOST = socket.gethostname()
+
+
+def ask_lock(storage: str) -> Any:
+    """The lock file beside a journal storage; none for an RDB (its asks can overshoot by workers - 1)."""
+    if "://" in storage:
+        return nullcontext()
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    return held(JournalFileSymlinkLock(storage + ".ask", grace_period=30))
+
+
+def fail_lost(study: Any, heartbeat_s: int) -> None:
+    """RUNNING trials whose worker is gone: a dead process on this host, or silent for 5 heartbeats."""
+    from optuna.trial import TrialState
+
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
+        dead_here = host == HOST and pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid)))
+        if dead_here or now - beat > 5 * heartbeat_s:
+            mark_lost(study, trial, f"worker {host}:{pid} is gone")
+
+
+def mark_lost(study: Any, trial: Any, why: str) -> None:
+    from optuna.trial import TrialState
+
+    try:
+        study._storage.set_trial_user_attr(trial._trial_id, "lost", why)
+        study.tell(trial.number, state=TrialState.FAIL)
+        log.warning(f"optuna: trial {trial.number} lost ({why}); it no longer counts toward n_trials")
+    except (RuntimeError, ValueError):  # another worker got there first
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def held(lock: Any):
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def heartbeat(storage: Any, trial_ids: list[int], every_s: int):
+    """While the trials run, stamp them every `every_s` seconds so other workers know this one is alive."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            for trial_id in trial_ids:
+                try:
+                    storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+                except Exception:  # finished meanwhile, or a storage hiccup: the next beat retries
+                    pass
+
+    thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

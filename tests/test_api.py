@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from conftest import REPO, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
@@ -31,19 +31,10 @@ TIMED = ("wall_s", "time/train_s", "train_s")  # differ between any two runs
 
 def shrunk(archive: Path, tmp_path: Path, log_dir: str, epochs: int = 2) -> list[str]:
     """conftest.tiny_overrides without its paths.output_dir: the run dir is named by conf/hydra as with the CLI."""
-    return [
-        f"data.archive={archive}",
-        "data.sha256=null",
-        "data.val_size=40",
-        "data.batch_size=16",
-        "data.vocab_size=50",
-        f"paths.data_dir={tmp_path / 'data'}",
-        f"paths.log_dir={tmp_path / log_dir}",
-        f"trainer.max_epochs={epochs}",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "trainer.log_every_n_steps=1",
+    tiny = [
+        o for o in tiny_overrides(archive, tmp_path, epochs) if not o.startswith(("paths.output_dir", "paths.log_dir"))
     ]
+    return tiny + [f"paths.log_dir={tmp_path / log_dir}"]
 
 
 def cli(*args, cwd: Path) -> subprocess.CompletedProcess:

@@ -41,21 +41,27 @@ class Recorder(Logger):
         pass
 
 
-def fit(dm, rank=2, steps=1000, lr=0.01, seed=0, precision="32-true"):
-    L.seed_everything(seed, verbose=False)
-    dm.setup("fit")
-    model = LowRankFactorization(rank=rank, optimizer=lambda params: torch.optim.SGD(params, lr=lr), **dm.model_kwargs)
+def recorded_trainer(steps: int, **kwargs) -> tuple[L.Trainer, Recorder]:
+    """A quiet Trainer for `steps` full-batch steps that logs every step to a Recorder."""
     recorder = Recorder()
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,
         log_every_n_steps=1,
         logger=recorder,
-        precision=precision,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        **kwargs,
     )
+    return trainer, recorder
+
+
+def fit(dm, rank=2, steps=1000, lr=0.01, seed=0, precision="32-true"):
+    L.seed_everything(seed, verbose=False)
+    dm.setup("fit")
+    model = LowRankFactorization(rank=rank, optimizer=lambda params: torch.optim.SGD(params, lr=lr), **dm.model_kwargs)
+    trainer, recorder = recorded_trainer(steps, precision=precision)
     trainer.fit(model, datamodule=dm)
     losses = [m["train/loss"] for _, m in recorder.rows if "train/loss" in m]
     gaps = [m["train/gap"] for _, m in recorder.rows if "train/gap" in m]

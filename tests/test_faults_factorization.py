@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from test_factorization import recorded_trainer
 
 from overfit.data import csv_matrix
 from overfit.data.matrix import MatrixDataModule, load_csv_matrix
@@ -148,20 +149,6 @@ def test_unreadable_or_directory_csv(tmp_path, monkeypatch):
 # --- non-finite loss ----------------------------------------------------------------------------------------------
 
 
-class Recorder(L.pytorch.loggers.Logger):
-    name, version = "recorder", 0
-
-    def __init__(self):
-        super().__init__()
-        self.rows = []
-
-    def log_metrics(self, metrics, step=None):
-        self.rows.append((step, dict(metrics)))
-
-    def log_hyperparams(self, params, *args, **kwargs):
-        pass
-
-
 def fit_raw_iris(lr, steps=1000, poison=False):
     """Iris uncentered (its largest singular value 96, centered 25): at lr 0.01 gradient descent diverges."""
     L.seed_everything(0, verbose=False)
@@ -171,16 +158,7 @@ def fit_raw_iris(lr, steps=1000, poison=False):
     if poison:
         with torch.no_grad():
             model.U[0, 0] = float("nan")
-    recorder = Recorder()
-    trainer = L.Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        log_every_n_steps=1,
-        logger=recorder,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-    )
+    trainer, recorder = recorded_trainer(steps)
     return model, trainer, recorder, dm
 
 

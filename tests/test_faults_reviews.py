@@ -55,7 +55,7 @@ BAD_FILES = {
     "empty": (b"", ["is empty (0 bytes)"]),
     "blank-lines": (b"\n \r\n\t\n", ["holds no review (3 lines, all empty)"]),
     "directory": (None, ["is a directory"]),
-    "missing": ("absent", ["no such file"]),
+    "missing": ("absent", ["does not exist"]),
 }
 
 

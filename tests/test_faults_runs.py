@@ -78,6 +78,29 @@ def test_unique_dir_gives_each_claimant_its_own_directory(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["same", "same-1"]
 
 
+def test_claimed_directories_left_empty_are_removed_at_exit(tmp_path):
+    """hparams_search=optuna overrides hydra.sweep.dir in a merge, and OmegaConf resolves the value it replaces:
+    that claimed a logs/multiruns/<time> no run used. Claims still empty at exit are removed; used ones stay."""
+    code = f"""
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from overfit.rundir import unique_dir
+with initialize_config_dir(config_dir={str(REPO / "conf")!r}, version_base="1.3"):
+    cfg = compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)
+assert cfg.hydra.sweep.dir.endswith("optuna/overfit_imdb"), cfg.hydra.sweep.dir
+used = Path(unique_dir("used"))
+(used / "metrics.json").write_text("{{}}")
+unique_dir("unused")
+print(len(list(Path("logs/multiruns").iterdir())), sorted(p.name for p in Path(".").iterdir()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "1" and "'unused'" in done.stdout  # both claimed while the process ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "used"]
+    assert list((tmp_path / "logs" / "multiruns").iterdir()) == []  # the phantom sweep dir: gone
+    assert (tmp_path / "used" / "metrics.json").is_file()
+
+
 def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archive, tmp_path):
     # All three ask for the same directory name at once, as runs started in the same second do.
     same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "logs" / "runs" / "same") + "}"

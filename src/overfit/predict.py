@@ -23,7 +23,7 @@ import torch
 
 from overfit.checkpoints import load_classifier
 from overfit.data.text import encode
-from overfit.errors import OverfitError
+from overfit.errors import OverfitError, read_input_file
 
 MAX_REVIEW_CHARS = 1_000_000  # IMDB's longest review has ~14k characters; a longer "review" is a wrong file
 # Checked in this order: UTF-32's little-endian BOM starts with UTF-16's.
@@ -106,16 +106,7 @@ def read_reviews_file(path: str | Path) -> list[str]:
     over MAX_REVIEW_CHARS characters.
     """
     path = Path(path)
-    if path.is_dir():
-        raise OverfitError(f"file={path}: is a directory; give a text file with one review per line")
-    if not path.is_file():
-        raise OverfitError(f"file={path}: no such file; give a text file with one review per line")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise OverfitError(
-            f"file={path}: cannot be read ({err.strerror}); check the path and its permissions"
-        ) from None
+    data = read_input_file(path, f"file={path}", "a text file with one review per line")
     if not data:
         raise OverfitError(f"file={path}: is empty (0 bytes); give a text file with one review per line")
     text = _decode(data, path)

@@ -7,16 +7,23 @@ job array, a joblib sweep) got the same directory and wrote their checkpoints an
 `unique_dir` claims the name with an exclusive mkdir, atomic on local and network filesystems, and takes the
 next free `-1`, `-2`, ... suffix when another process got there first. Hydra caches the resolved value and
 copies the cache into every job of a multirun, so all jobs of a sweep share the one sweep dir it claimed.
+
+A claimed directory that is still empty when the process exits is removed: OmegaConf resolves an interpolation
+whenever a later config overrides it in a merge (hparams_search=optuna replaces hydra.sweep.dir), which claimed
+a logs/multiruns/<time> that no run ever used. rmdir removes only an empty directory, so nothing written is lost.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 _CLAIMED: dict[str, str] = {}  # requested name -> the directory this process claimed for it
+_EVER_CLAIMED: list[str] = []  # every directory claimed by this process, for the exit's clean-up
 
 
 def unique_dir(path: str) -> str:
@@ -39,6 +46,7 @@ def _claim(path: str) -> str:
         candidate = base if n == 0 else base.with_name(f"{base.name}-{n}")
         try:
             candidate.mkdir(parents=True, exist_ok=False)
+            _EVER_CLAIMED.append(str(candidate))
             return str(candidate)
         except FileExistsError:
             continue
@@ -52,6 +60,16 @@ def _claim(path: str) -> str:
             )
             sys.exit(2)
     raise RuntimeError(f"{base}: 10,000 runs with this name already")  # pragma: no cover
+
+
+@atexit.register
+def remove_unused_claims() -> None:
+    """Remove the directories this process claimed and never wrote into (empty ones only)."""
+    for claimed in reversed(_EVER_CLAIMED):
+        try:
+            os.rmdir(claimed)
+        except OSError:  # not empty (used), or already gone
+            pass
 
 
 def register() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from overfit.errors import OverfitError
+from overfit.errors import OverfitError, read_input_file
 
 # The largest |entry| a CSV may hold. Two reasons: every integer up to 1e15 (< 2**53) is read exactly into float64;
 # and the model trains in float32 on the sum of squares, whose first value is about ||A||^2 = sum of a_ij^2. Past
@@ -48,14 +48,7 @@ def load_csv_matrix(path: str | Path) -> torch.Tensor:
     """
     path = Path(path)
     name = f"data.path={str(path)!r}"
-    if path.is_dir():
-        raise OverfitError(f"{name} is a directory: pass the path of a numeric CSV file")
-    if not path.is_file():
-        raise OverfitError(f"{name} does not exist: pass the path of a numeric CSV file")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise OverfitError(f"{name} cannot be read ({err.strerror or err}): check the file's permissions") from None
+    data = read_input_file(path, name, "the path of a numeric CSV file")
     text = _decode(data, name)
     reader, rows, end = csv.reader(io.StringIO(text, newline="")), [], 0
     try:

@@ -8,12 +8,11 @@
             step, four TensorBoard scalars and a checkpoint (weights, optimizer, vocabulary; atomic) per epoch
     dense   the notebook's way: dense float32 multi-hot rows, nn.Linear layers, DataLoader(TensorDataset)
 
-Each returns a dict that benchmark.py prints as one JSON line. Below them: the machine line and the table.
+Each returns a dict that benchmark.py prints as one JSON line. The table it prints: scripts/bench_table.py.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -168,55 +167,6 @@ def child_dense(overrides: list[str], epochs: int) -> dict:
 
 CHILDREN = {"data": child_data, "plain": child_plain, "dense": child_dense}
 CHILDREN["duties"] = lambda overrides, epochs: child_plain(overrides, epochs, duties=True)
-
-
-# ---- what the parent prints with the figures -----------------------------------------------------------------
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores"
-
-
-def load() -> str:
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def print_table(rows: list, caption: str, markdown: bool) -> None:
-    """rows: (figure, value, unit[, target[, notebook]]), a missing target or notebook figure left blank."""
-
-    def fmt(value, unit):
-        if value is None:
-            return ""
-        if unit == "":
-            return f"{value:.4f}"
-        return f"{value:.2f} {unit}" if unit in ("GB", "x") or value < 10 else f"{value:.1f} {unit}"
-
-    header = ["figure", "value", "target", "result", "notebook"]
-    body = [
-        [
-            name,
-            fmt(value, unit),
-            f"<= {fmt(target, unit)}" if target else "",
-            ("pass" if value <= target else "FAIL") if target else "",
-            fmt(notebook, unit),
-        ]
-        for name, value, unit, target, notebook in (tuple(r) + (None,) * (5 - len(r)) for r in rows)
-    ]
-    if markdown:
-        print(f"\n{caption}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        for row in body:
-            print("| " + " | ".join(row) + " |")
-        return
-    widths = [max(len(r[i]) for r in body + [header]) for i in range(len(header))]
-    print(f"\n{caption}")
-    for row in [header] + body:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 # ---- where a sweep's time goes ----------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_loops import CHILDREN, load, machine, print_table
+from bench_loops import CHILDREN
+from bench_table import load, machine, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 # The targets, and a faithful re-run of the Keras notebook on the same 2-core machine, for scale.

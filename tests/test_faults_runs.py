@@ -17,7 +17,7 @@ import torch
 from conftest import REPO, tiny_overrides
 
 from overfit import resume
-from overfit.models.mlp import BagOfWordsMLP
+from overfit.models.mlp import BagOfWordsMLP, EpochTotals
 from overfit.rundir import unique_dir
 
 TINY = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -65,6 +65,17 @@ def test_accuracy_scores_logits_inside_0_1_as_positive():
     model.epoch_totals["val_totals"].reset()
     model._shared_step((torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), torch.zeros(4)), "val")
     assert float(model.epoch_totals["val_totals"].compute()["acc"]) == 0.0
+
+
+def test_epoch_loss_weights_every_row_and_an_uneven_last_batch_counts_by_its_rows():
+    # torchmetrics 1.9's MeanMetric(nan_strategy="disable") drops the weights (Lightning-AI/torchmetrics#3434): the
+    # epoch loss was the plain mean of batch means, and a last batch of 424 rows counted like one of 512.
+    totals = EpochTotals()
+    totals.update(torch.tensor(0.5), torch.ones(512), torch.ones(512))
+    totals.update(torch.tensor(1.0), -torch.ones(424), torch.ones(424))  # all wrong
+    out = totals.compute()
+    assert float(out["loss"]) == pytest.approx((0.5 * 512 + 1.0 * 424) / 936, rel=1e-6)  # 0.7265, not 0.75
+    assert float(out["acc"]) == pytest.approx(512 / 936, rel=1e-6)
 
 
 # ---- run directories ------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def run(*overrides: str, config_dir: str | Path | None = None) -> TrainedRun:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from overfit import rundir
     from overfit.cli import accept_null_groups
 
     conf = _find_config_dir(config_dir)
@@ -94,7 +95,9 @@ def run(*overrides: str, config_dir: str | Path | None = None) -> TrainedRun:
         if flag in overrides:
             raise OverfitError(f"{flag}: overfit.run() runs one job; call it once per job or use python train.py -m")
     overrides = tuple(accept_null_groups([str(o) for o in overrides], conf))
-    _forget_claimed_dirs()
+    # rundir claims a directory once per process and name (the name has the second the run started); the previous
+    # run of this process is over, so this one claims its own (`<name>-1` within the same second).
+    rundir.forget_claims()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), job_name=CONFIG_NAME, version_base="1.3"):
         try:
@@ -105,14 +108,6 @@ def run(*overrides: str, config_dir: str | Path | None = None) -> TrainedRun:
             raise OverfitError(_one_line(err)) from None
         _check_single_run(cfg)
         return _run_job(cfg, overrides)
-
-
-def _forget_claimed_dirs() -> None:
-    # rundir.unique_dir claims a directory once per process and name (the name has the second the run started);
-    # the previous run of this process is over, so a new call claims its own (`<name>-1` within the same second).
-    from overfit import rundir
-
-    rundir.forget_claims()
 
 
 def _one_line(err: BaseException) -> str:
@@ -218,11 +213,7 @@ def compare_runs(root: str | Path, reference: str = "baseline") -> dict:
     (variant, swept values), seeds pooled (overfit.compare.pool_runs, the rows of pooled.csv; lists stay lists,
     NaN stays NaN), "warnings": what could not be read, one line each (warnings.txt)}. `root`: a run dir, a sweep
     dir or a logs dir; nothing usable under it is an OverfitError, as with the script."""
-    from overfit.compare import load_runs, pool_runs
+    from overfit.compare import comparison_tables, load_runs
 
-    runs = load_runs(root)
-    warnings = list(runs.warnings)
-    pooled = pool_runs(runs, reference, warnings)
-    if not pooled:
-        warnings.append(f"{root}: no run has both an HPARAMS summary and test metrics: the pooled table is empty")
-    return {"runs": [r.row() for r in runs], "pooled": pooled, "warnings": warnings}
+    tables = comparison_tables(load_runs(root), reference, where=str(root))
+    return {key: tables[key] for key in ("runs", "pooled", "warnings")}

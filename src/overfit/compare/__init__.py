@@ -23,7 +23,7 @@ from overfit.compare.events import Problem, read_event_dir, read_events, read_hp
 from overfit.compare.labels import REFERENCE, VARIANTS, swept_keys
 from overfit.compare.pooling import POOLED, pool_runs
 from overfit.compare.runs import COLUMNS, CURVES, Run, Runs, load_run, load_runs
-from overfit.compare.tables import markdown_table, pooled_markdown, write_comparison
+from overfit.compare.tables import comparison_tables, markdown_table, pooled_markdown, write_comparison
 
 __all__ = [
     "COLUMNS",
@@ -44,5 +44,6 @@ __all__ = [
     "read_hparams",
     "read_records",
     "swept_keys",
+    "comparison_tables",
     "write_comparison",
 ]

@@ -84,26 +84,32 @@ def _csv_value(value):
     return value
 
 
+def comparison_tables(runs: list[Run], reference: str = REFERENCE, where: str = "pooled.md") -> dict:
+    """What write_comparison writes, as objects: {"runs": per-run rows (COLUMNS), "pooled": one row per group
+    (pool_runs), "warnings": one line each, "groups", "swept"}; `where` names the pooled table in its warning."""
+    warnings = list(runs.warnings) if isinstance(runs, Runs) else [str(p) for r in runs for p in r.problems]
+    groups, swept = pool_groups(runs, reference, warnings)
+    if not groups:
+        warnings.append(f"{where}: no run has both an HPARAMS summary and test metrics: the pooled table is empty")
+    rows = [run.row() for run in runs]
+    return {"runs": rows, "pooled": [g.row for g in groups], "warnings": warnings, "groups": groups, "swept": swept}
+
+
 def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENCE) -> dict:
     """Figures (PNG), comparison.md/.csv (per run), pooled.md/.csv (seeds pooled) and, when anything could not
     be read, warnings.txt into `out`; returns {"figures", "tables": [paths], "warnings": [str],
     "rows": per-run dicts, "pooled": pool_runs' dicts}."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    warnings = list(runs.warnings) if isinstance(runs, Runs) else [str(p) for r in runs for p in r.problems]
+    parts = comparison_tables(runs, reference, where=str(out / "pooled.md"))
+    rows, pooled, warnings, groups, swept = (parts[k] for k in ("runs", "pooled", "warnings", "groups", "swept"))
     figures = [plot_run(run, out) for run in runs]
     figures += [plot_pair(runs, reference, other, "val/loss", out) for other in VARIANTS if other != reference]
     figures.append(plot_pair(runs, reference, "big", "train/loss", out))
     figures += plot_all_variants(runs, swept_keys(runs), out)
-    groups, swept = pool_groups(runs, reference, warnings)
-    pooled = [g.row for g in groups]
     if groups:
         figures += plot_pooled_curves(groups, swept, out)
         figures += plot_sweep(groups, swept, TRAIN_SIZE, out) + plot_sweep(groups, swept, HIDDEN, out)
-    else:
-        warnings.append(
-            f"{out / 'pooled.md'}: no run has both an HPARAMS summary and test metrics: the pooled table is empty"
-        )
 
     note = (
         (
@@ -113,7 +119,6 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
         if warnings
         else ""
     )
-    rows = [run.row() for run in runs]
     (out / "comparison.md").write_text(markdown_table(rows) + note)
     with open(out / "comparison.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)

@@ -1,19 +1,12 @@
 """What scripts/benchmark.py prints with its figures: the machine, the load average, and the table of figures."""
 
 import os
-from pathlib import Path
+
+from overfit.threads import cpu_model, usable_cpus
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores"
+    return f"{cpu_model()}, {len(usable_cpus())} cores"
 
 
 def load() -> str:

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from overfit.threads import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end: pass"
 
@@ -74,18 +76,7 @@ def main() -> None:
                     + " s",
                     flush=True,
                 )
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "?",
-        )
-        if Path("/proc/cpuinfo").is_file()
-        else "?"
-    )
+    cpu = cpu_model()
     print(
         f"\n{args.variant}, {args.epochs} epochs, median of {args.repeats}; {os.cpu_count()} cores ({cpu}), "
         f"load average now {os.getloadavg()[0]:.1f}"

@@ -8,8 +8,6 @@ machine's CPU model (`machine`), which the headers name.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -17,6 +15,7 @@ import torch
 
 from overfit.compare import REFERENCE
 from overfit.compare.labels import first_value, plain
+from overfit.threads import cpu_model, usable_cpus
 
 if TYPE_CHECKING:  # annotations only: results.py imports this module
     from overfit.results import Sweep
@@ -26,15 +25,7 @@ SWEPT = {"more_data": ("data.train_size", "train size"), "capacity": ("model.hid
 
 def machine() -> str:
     """`<lscpu model name>, <n> cores, torch <version>` of this machine."""
-    model = ""
-    for command, prefix in ((["lscpu"], "Model name"), (["cat", "/proc/cpuinfo"], "model name")):
-        try:
-            out = subprocess.run(command, check=False, capture_output=True, text=True, env={"LC_ALL": "C"}).stdout
-        except OSError:
-            continue
-        model = model or next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith(prefix)), "")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model or 'unknown CPU'}, {cores} cores, torch {torch.__version__}"
+    return f"{cpu_model()}, {len(usable_cpus())} cores, torch {torch.__version__}"
 
 
 def _num(value):

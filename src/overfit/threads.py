@@ -14,6 +14,7 @@ with it the last decimals of matrix products: compare results pooled over seeds 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import torch
@@ -37,6 +38,19 @@ def _cpu_times(cpus: set[int]) -> tuple[int, int] | None:
             idle += values[3] + values[4]
             total += sum(values)
     return (idle, total) if total else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (lscpu, else /proc/cpuinfo), for the machine line of results and benchmarks."""
+    for command, prefix in ((["lscpu"], "Model name"), (["cat", "/proc/cpuinfo"], "model name")):
+        try:
+            out = subprocess.run(command, check=False, capture_output=True, text=True, env={"LC_ALL": "C"}).stdout
+        except OSError:
+            continue
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith(prefix)), "")
+        if model:
+            return model
+    return "unknown CPU"
 
 
 def usable_cpus() -> set[int]:

@@ -51,11 +51,12 @@ class IMDBDataModule(L.LightningDataModule):
         num_workers: int = 0,
     ):
         super().__init__()
+        eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size  # null: as for training
         for name, value, low in [
             ("vocab_size", vocab_size, 1),
             ("val_size", val_size, 1),
             ("batch_size", batch_size, 1),
-            ("eval_batch_size", batch_size if eval_batch_size is None else eval_batch_size, 1),
+            ("eval_batch_size", eval_batch_size, 1),
             ("num_workers", num_workers, 0),
         ]:
             if not isinstance(value, int) or value < low:
@@ -75,8 +76,7 @@ class IMDBDataModule(L.LightningDataModule):
         if train_size is not None and self.sha256 and all(s.lower() in imdb_archive.KNOWN_SHA256 for s in self.sha256):
             self._check_train_size(2 * imdb_archive.REVIEWS_PER_CLASS)  # only known archives: 25k training reviews
         self.seed = split_seed if seed is None else seed  # the train config passes the run's ${seed}
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.preprocessing = {
             "lowercase": bool(lowercase),
             "strip_html": bool(strip_html),

@@ -6,9 +6,11 @@
     python scripts/gpu_check.py --archive ... --no-gpu             # the same on CPU only (a dry run of the script)
 
 Runs, in order: the `gpu`-marked tests; the six variants for 20 epochs on the GPU and on the CPU (each a fresh
-`python train.py` process); a rerun of `dropout` on the GPU (same metrics = deterministic); eval.py, predict.py and
-a 2-epoch resume of the GPU-trained `dropout` checkpoint with the GPU hidden (CUDA_VISIBLE_DEVICES=""). Prints per
-variant: fit seconds and test accuracy on both devices, and the peak GPU memory of the run.
+`python train.py` process); `baseline` with its batches built on the host instead of the device
+(data.device_batches=false); the six as one `train.py -m` sweep, and as 3 such processes at once (runs sharing one
+GPU); a rerun of `dropout` on the GPU (same metrics = deterministic); eval.py, predict.py and a 2-epoch resume of
+the GPU-trained `dropout` checkpoint with the GPU hidden (CUDA_VISIBLE_DEVICES=""). Prints per variant: fit
+seconds and test accuracy on both devices, and the peak GPU memory; then those figures.
 Needs torch, lightning, torchmetrics, tensorboard, scikit-learn, scipy, matplotlib, tqdm, pooch, hydra-core,
 omegaconf; with --wheels, whatever of those is missing is installed from that folder (`pip --no-index`).
 """
@@ -96,11 +98,32 @@ def train(variant: str, accelerator: str, run_dir: Path, common: list[str], *ext
     return record
 
 
+def shared_sweep(k: int, device: str, tmp: Path, common: list[str]) -> float:
+    """Wall seconds of the six variants as k `train.py -m` processes started together (k runs share the device)."""
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "train.py", "-m", f"model={','.join(VARIANTS[i::k])}", f"trainer.accelerator={device}"]
+            + [f"hydra.sweep.dir={tmp / f'shared_{i}'}", *common],
+            cwd=REPO,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(k)
+    ]
+    failed = [i for i, proc in enumerate(procs) if proc.wait() != 0]
+    if failed:
+        print(f"FAILED: shared sweep processes {failed} (logs under {tmp})", flush=True)
+    return float("nan") if failed else time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--archive", required=True, type=Path)
     parser.add_argument("--wheels", type=Path)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=3, help="runs sharing the GPU at once (1: skip that part)")
     parser.add_argument("--no-gpu", action="store_true", help="CPU only: checks the script itself")
     args = parser.parse_args()
     ensure_packages(args.wheels)
@@ -143,6 +166,16 @@ def main() -> None:
             flush=True,
         )
     device = "gpu" if gpu else "cpu"
+    # The GPU path's choices, measured: batches built on the host (the CPU's DataLoader, pinned) instead of on the
+    # device, and the six variants as one `train.py -m` process (what a sweep does) instead of six processes.
+    host_batches = train("baseline", device, tmp / "baseline_host_batches", common, "data.device_batches=false")
+    started = time.perf_counter()
+    swept = run(
+        [sys.executable, "train.py", "-m", f"model={','.join(VARIANTS)}", f"trainer.accelerator={device}"]
+        + [f"hydra.sweep.dir={tmp / 'sweep'}", *common]
+    )
+    sweep_s = time.perf_counter() - started if swept.returncode == 0 else float("nan")
+    shared_s = shared_sweep(args.parallel, device, tmp, common) if args.parallel > 1 else float("nan")
     again = train("dropout", device, tmp / "dropout_again", common)
     first = rows["dropout"][device].get("metrics", {})
     same = bool(again) and all(abs(first[k] - again["metrics"][k]) < 1e-6 for k in ("val/loss", "test/acc"))
@@ -181,6 +214,11 @@ def main() -> None:
         )
     gpu_fit = sum(on.get("gpu", {}).get("wall_s", 0.0) for on in rows.values())
     print(f"\nsix-variant sweep on the GPU, one process per run, wall incl. test: {gpu_fit:.1f} s" if gpu else "")
+    fit = rows["baseline"].get(device, {}).get("metrics", {}).get("time/train_s", float("nan"))
+    host_fit = host_batches.get("metrics", {}).get("time/train_s", float("nan"))
+    print(f"baseline fit on the {device}: default batches {fit:.2f} s, data.device_batches=false {host_fit:.2f} s")
+    print(f"six-variant sweep in one process (train.py -m, imports and tests included): {sweep_s:.1f} s wall")
+    print(f"the same six as {args.parallel} train.py -m processes at once on one {device}: {shared_s:.1f} s wall")
     print(f"rerun of dropout gives the same metrics: {same}")
     print(
         f"GPU-trained checkpoint with the GPU hidden: eval rc={evaluated.returncode}, "

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
 from overfit.data import archive as imdb_archive
 from overfit.data import cache as feature_cache
-from overfit.data.batches import CSRDataset, EpochBatchSampler, EpochSampler, identity
+from overfit.data.batches import CSRDataset, DeviceBatches, EpochBatchSampler, EpochSampler, identity
 from overfit.data.features import features
 from overfit.data.text import gather_rows
 from overfit.errors import OverfitError
@@ -49,6 +50,7 @@ class IMDBDataModule(L.LightningDataModule):
         batch_size: int = 512,
         eval_batch_size: int | None = 10_000,
         num_workers: int = 0,
+        device_batches: bool | None = None,
     ):
         super().__init__()
         eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size  # null: as for training
@@ -61,6 +63,9 @@ class IMDBDataModule(L.LightningDataModule):
         ]:
             if not isinstance(value, int) or value < low:
                 raise OverfitError(f"data.{name}={value!r} is invalid: use an integer >= {low}")
+        if device_batches not in (None, True, False):
+            raise OverfitError(f"data.device_batches={device_batches!r} is invalid: use true, false or null (on a GPU)")
+        self.device_batches = device_batches
         if train_size is not None and (
             isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1
         ):
@@ -204,37 +209,33 @@ class IMDBDataModule(L.LightningDataModule):
         self.vocabulary, self.preprocessing = vocabulary, preprocessing
 
     # ---- dataloaders ------------------------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | DeviceBatches:
         if split not in self.datasets:
             raise OverfitError(f"IMDBDataModule.{split}_dataloader(): call setup() first")
-        rank, world_size = 0, 1
-        if self.trainer is not None and self.trainer.world_size > 1:  # DDP: Trainer(use_distributed_sampler=False)
-            rank, world_size = self.trainer.global_rank, self.trainer.world_size
-        # data.batch_size is the global batch: under DDP each rank takes batch_size / world_size rows of the
-        # strided share, so step k of all ranks together covers exactly the rows step k covers on one device
-        # (same steps per epoch, same learning rate).
+        ddp = self.trainer is not None and self.trainer.world_size > 1  # DDP: Trainer(use_distributed_sampler=False)
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if ddp else (0, 1)
+        # data.batch_size is the global batch: under DDP each rank takes batch_size / world_size rows of the strided
+        # share, so step k of all ranks together covers the rows step k covers on one device (same steps, same lr).
         if self.batch_size % world_size:
             raise OverfitError(
                 f"data.batch_size={self.batch_size} is the global batch and must split evenly over "
                 f"{world_size} DDP ranks: use a multiple of {world_size}, e.g. "
                 f"data.batch_size={self.batch_size // world_size * world_size or world_size}"
             )
-        rows = EpochSampler(
-            len(self.datasets[split]), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size
-        )
+        rows = EpochSampler(len(self.datasets[split]), shuffle, self.seed, rank, world_size)
         # Validation and test: few large batches. Their metrics are sums over rows (the same for any batch size),
         # and each step costs Lightning's loop ~1 ms whatever its size: 20 steps of 512 per epoch were a third of a
         # `baseline` fit. Under DDP the eval batch splits as evenly as it goes (the sums do not care).
         per_rank = self.batch_size // world_size if shuffle else -(-self.eval_batch_size // world_size)
-        sampler = EpochBatchSampler(rows, per_rank, drop_last=False)
-        # Pinned host memory on a GPU: the copy Lightning makes with non_blocking=True then really overlaps.
         strategy = getattr(self.trainer, "strategy", None)
-        on_gpu = strategy is not None and strategy.root_device.type == "cuda"
+        device = strategy.root_device if strategy is not None else torch.device("cpu")
+        if self.device_batches or (self.device_batches is None and device.type == "cuda"):
+            return DeviceBatches(self.datasets[split], rows, per_rank, device)  # the split on the device
         return DataLoader(
             self.datasets[split],
-            batch_sampler=sampler,
+            batch_sampler=EpochBatchSampler(rows, per_rank, drop_last=False),
             collate_fn=identity,
-            pin_memory=on_gpu,
+            pin_memory=device.type == "cuda",  # device_batches=false on a GPU: the non_blocking copy overlaps
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

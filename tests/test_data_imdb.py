@@ -175,12 +175,15 @@ def test_state_dict_round_trip(archive, tmp_path):
     torch.save(dm.state_dict(), tmp_path / "state.pt")
     state = torch.load(tmp_path / "state.pt", weights_only=True)
     assert state == {
-        "vocabulary": dm.vocabulary,
+        "vocabulary": "\n".join(dm.vocabulary),  # one string: pickled in one go, not word by word
         "preprocessing": {"lowercase": True, "strip_html": True, "strip_punctuation": True},
     }
     fresh = make(archive, tmp_path)  # predict: no data read, vocabulary from the checkpoint
     fresh.load_state_dict(state)
-    assert fresh.model_kwargs == {"vocab_size": 20}
+    assert fresh.model_kwargs == {"vocab_size": 20} and fresh.vocabulary == dm.vocabulary
+    older = make(archive, tmp_path)  # checkpoints written before 2026-12-01 hold the vocabulary as a list
+    older.load_state_dict({**state, "vocabulary": list(dm.vocabulary)})
+    assert older.vocabulary == dm.vocabulary
     with pytest.raises(OverfitError, match="vocabulary"):
         ready(archive, tmp_path, vocab_size=10).load_state_dict(state)
 

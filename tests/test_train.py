@@ -187,7 +187,7 @@ def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
 
     # The checkpoint holds plain data only, and carries the vocabulary and preprocessing.
     raw = torch.load(ckpt, weights_only=True)
-    assert len(raw["IMDBDataModule"]["vocabulary"]) == 40
+    assert len(raw["IMDBDataModule"]["vocabulary"].split("\n")) == 40
 
     # eval.py takes the vocabulary size from the checkpoint, not from its own data config (10,000).
     eval_cfg = compose_train(
@@ -206,6 +206,10 @@ def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
 
     p_pos, p_neg = predict(ckpt, ["A wonderful, brilliant masterpiece. Loved it!", "Awful, boring, a waste."])
     assert 0.0 < p_neg < 0.5 < p_pos < 1.0
+    # A checkpoint from before 2026-12-01 (the vocabulary as a list, not one string) predicts the same.
+    raw["IMDBDataModule"]["vocabulary"] = raw["IMDBDataModule"]["vocabulary"].split("\n")
+    torch.save(raw, tmp_path / "older.ckpt")
+    assert predict(tmp_path / "older.ckpt", ["A wonderful, brilliant masterpiece. Loved it!"]) == [p_pos]
 
     out = run_cli("predict.py", f"ckpt_path={ckpt}", "superb and charming", "dull mess")
     assert out.returncode == 0 and "positive  superb and charming" in out.stdout and "negative  dull mess" in out.stdout

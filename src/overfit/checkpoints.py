@@ -20,6 +20,7 @@ import torch
 from overfit.checkpoint_checks import check_resumable as check_resumable  # train.py and the tests import it from here
 from overfit.checkpoint_checks import check_weights, describe, fail, read_checkpoint
 from overfit.data.imdb import IMDBDataModule
+from overfit.data.text import vocabulary_list
 from overfit.models.mlp import BagOfWordsMLP
 
 PREPROCESSING_KEYS = ("lowercase", "strip_html", "strip_punctuation")
@@ -42,6 +43,8 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
             f"eval.py and predict.py take IMDB checkpoints: {IMDB_TRAINED_BY}",
         )
     vocabulary = state.get("vocabulary") if isinstance(state, dict) else None
+    if isinstance(vocabulary, str):  # newline-joined (IMDBDataModule.state_dict); earlier checkpoints: a list
+        vocabulary = state["vocabulary"] = vocabulary_list(vocabulary)
     preprocessing = state.get("preprocessing") if isinstance(state, dict) else None
     if (
         not isinstance(vocabulary, list)

@@ -54,6 +54,13 @@ def vectorize(texts: Iterable[str], vocabulary: Sequence[str], **preprocessing) 
     return np.asarray(indptr, dtype=np.int64), indices
 
 
+def vocabulary_list(vocabulary: str | Sequence[str]) -> list[str]:
+    """A checkpoint's vocabulary as a list: newline-joined (written since 2026-12-01) or a list (earlier ones)."""
+    if isinstance(vocabulary, str):
+        return vocabulary.split("\n") if vocabulary else []
+    return list(vocabulary)
+
+
 def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The CSR rows `rows` as (flat column ids [nnz], offsets int64 [len(rows)]), the nn.EmbeddingBag layout."""
     starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]

@@ -179,6 +179,21 @@ def test_cli_prints_one_line_errors(tmp_path):
     assert unknown.returncode != 0 and "model/huge" in unknown.stderr and "early_stopping" in unknown.stderr
 
 
+@pytest.mark.parametrize("model,refresh", [("baseline", 10), ("factorization", 100)])
+def test_the_progress_bar_redraws_every_few_steps(train_cfg, model, refresh):
+    """Lightning's default bar redraws every step (in a terminal that costs about a baseline step); ours every few."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks.progress import ProgressBar
+
+    shown = instantiate(train_cfg(f"model={model}", "trainer.enable_progress_bar=true").callbacks.progress_bar)
+    assert isinstance(shown, ProgressBar) and shown.refresh_rate == refresh
+    trainer = L.Trainer(callbacks=[shown], logger=False, enable_checkpointing=False)
+    assert trainer.progress_bar_callback is shown  # the Trainer takes it instead of its own
+    hidden = instantiate(train_cfg(f"model={model}").callbacks.progress_bar)  # the fixture switches bars off
+    assert not isinstance(hidden, ProgressBar)
+    L.Trainer(callbacks=[hidden], enable_progress_bar=False, logger=False, enable_checkpointing=False)
+
+
 def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
     cfg = train_cfg("model=baseline", "data.vocab_size=40", "model.optimizer.lr=0.01", epochs=5)
     train(cfg)

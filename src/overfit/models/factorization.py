@@ -16,7 +16,6 @@ from functools import partial
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 
 from overfit.data.matrix import check_rank
 from overfit.errors import NonFiniteLossError, OverfitError
@@ -120,10 +119,3 @@ class LowRankFactorization(L.LightningModule):
                 f"loss {loss:.4f}, best possible {self.optimal_loss:.4f} (Eckart-Young), gap {gap:.3g}",
                 flush=True,
             )
-
-
-def progress_bar(enabled: bool = True, refresh_rate: int = 100) -> Callback:
-    """A progress bar that redraws every `refresh_rate` steps: Lightning's default redraws every step, which costs
-    more than the steps themselves here. With `enabled` false (trainer.enable_progress_bar=false) a no-op callback,
-    because the Trainer refuses a progress bar callback when its own bar is switched off."""
-    return TQDMProgressBar(refresh_rate=refresh_rate) if enabled else Callback()

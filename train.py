@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from overfit.cli import accept_null_groups, run_task
+from overfit.cli import accept_null_groups, run_hydra_main, run_task
 from overfit.train import train
 
 
@@ -26,4 +26,4 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     sys.argv = accept_null_groups(sys.argv, Path(__file__).parent / "conf")
-    main()
+    run_hydra_main(main, Path(__file__).parent / "conf")

@@ -4,6 +4,7 @@ non-finite loss, bad settings, and eval/predict from the checkpoint it writes.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,15 @@ import lightning as L
 import pytest
 import torch
 from conftest import REPO, compose_train
+from hydra.errors import ConfigCompositionException, OverrideParseException
 
+from overfit.cli import explain_config_error
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.evaluate import evaluate
 from overfit.predict import predict
 from overfit.train import train
 
+HYDRA_ERRORS = (ConfigCompositionException, OverrideParseException)
 VARIANTS = ["baseline", "small", "big", "l2", "dropout", "early_stopping"]
 EXPECTED = {  # variant: (hidden, dropout, optimizer, weight_decay, early stopping)
     "baseline": ([16, 16], 0.0, "torch.optim.RMSprop", 0.0, False),
@@ -165,8 +169,9 @@ def test_bad_settings_fail_before_any_data_work(train_cfg, override, culprit):
     assert not Path(cfg.paths.output_dir).exists()
 
 
-def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=environ)
 
 
 def test_cli_prints_one_line_errors(tmp_path):
@@ -176,7 +181,42 @@ def test_cli_prints_one_line_errors(tmp_path):
     assert errors == [errors[0]] and "model.optimizer.lr=0" in errors[0] and "Traceback" not in result.stderr
 
     unknown = run_cli("train.py", "model=huge", f"paths.log_dir={tmp_path}")
-    assert unknown.returncode != 0 and "model/huge" in unknown.stderr and "early_stopping" in unknown.stderr
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr  # one line, as above
+    assert (
+        unknown.stderr.startswith("error: model=huge: there is no conf/model/huge.yaml")
+        and "early_stopping" in unknown.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "override,line",
+    [
+        ("trainer.maxepochs=3", "trainer.maxepochs is not a setting of this config: did you mean trainer.max_epochs?"),
+        ("data.vocabsize=5", "data.vocabsize is not a setting of this config: did you mean data.vocab_size?"),
+        ("seeed=1", "seeed is not a setting of this config: did you mean seed?"),
+        ("modle=big", "modle is not a setting of this config: did you mean model?"),
+        ("trainer.gradient_clip_val=1", "trainer.gradient_clip_val is not a setting of this config: to add a new key"),
+        ("model=dropuot", "model=dropuot: there is no conf/model/dropuot.yaml; did you mean model=dropout? choose one"),
+        ("model=", "model= needs a value: choose one of baseline, big, dropout, early_stopping"),
+    ],
+)
+def test_a_misspelt_override_is_explained_in_one_line(override, line):
+    """What train.py prints (cli.run_hydra_main) for the errors Hydra raises on a bad override."""
+    with pytest.raises(HYDRA_ERRORS) as err:
+        compose_train([override])
+    explained = explain_config_error(err.value, REPO / "conf")
+    assert explained.startswith(line) and "\n" not in explained
+
+
+def test_a_misspelt_sweep_is_one_line_and_leaves_no_sweep_dir(tmp_path):
+    out = run_cli("train.py", "-m", "model=baseline,dropuot", f"paths.log_dir={tmp_path}")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr  # no HPARAMS warning either
+    assert out.stderr.startswith(
+        "error: model=dropuot: there is no conf/model/dropuot.yaml; did you mean model=dropout?"
+    )
+    assert not (tmp_path / "multiruns").exists() or not any((tmp_path / "multiruns").iterdir())
+    full = run_cli("eval.py", "ckpt_path=x", "modle=3", env={"HYDRA_FULL_ERROR": "1"})  # the user's choice stands
+    assert full.returncode == 1 and "Traceback" in full.stderr and "Could not override 'modle'" in full.stderr
 
 
 @pytest.mark.parametrize("model,refresh", [("baseline", 10), ("factorization", 100)])

@@ -72,6 +72,14 @@ def remove_unused_claims() -> None:
             pass
 
 
+def remove_refused_sweep_dirs() -> None:
+    """A sweep refused before its first job (a misspelt override) leaves only Hydra's multirun.yaml: remove it."""
+    for claimed in _EVER_CLAIMED:
+        entries = list(Path(claimed).iterdir()) if Path(claimed).is_dir() else []
+        if [e.name for e in entries] == ["multirun.yaml"]:
+            entries[0].unlink()  # the directory itself goes at exit (remove_unused_claims)
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("unique_dir"):
         OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 from tensorboard.compat.proto.summary_pb2 import Summary
@@ -41,11 +42,13 @@ class SweepHParams(Callback):
                 writer.add_summary(summary)
                 writer.close()
                 log.info("TensorBoard HPARAMS definition of this sweep: %s (%.1f s)", where, time.perf_counter() - t0)
+        except ConfigCompositionException:  # a misspelt override: the sweeper refuses the same job next, in one line
+            pass
         except Exception as err:  # noqa: BLE001
             log.warning(
                 "no HPARAMS definition for this sweep (%s: %s): TensorBoard derives one from the runs",
                 type(err).__name__,
-                err,
+                " ".join(str(err).split()),
             )
 
 

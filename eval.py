@@ -20,4 +20,4 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     sys.argv = accept_null_groups(sys.argv, Path(__file__).parent / "conf")
-    run_hydra_main(main, Path(__file__).parent / "conf")
+    run_hydra_main(main, Path(__file__).parent / "conf", "eval")

@@ -30,6 +30,8 @@ def main(argv: list[str]) -> int:
             elif arg in ("-h", "--help"):
                 print(__doc__)
                 return 0
+            elif re.fullmatch(r"--?[A-Za-z][\w-]*", key):  # `--file x.txt`: an option, not a review
+                raise OverfitError(f"{arg!r}: unknown option; the settings are ckpt_path=<path> and file=<path>")
             elif eq and " " not in arg and re.fullmatch(r"[A-Za-z_][\w.]*", key):
                 # `files=x.txt` (a typo) would otherwise be scored as a review; real reviews have spaces
                 raise OverfitError(

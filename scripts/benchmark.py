@@ -16,6 +16,8 @@ dense matrices of the reference never inflate the other figures); the children l
               starts from an empty cache dir, so its peak RSS is that of a whole first run.
   plain       the same sparse model, optimizer, batches and threads as train.py in a plain PyTorch loop (no
               Lightning, no checkpoints): the yardstick for Lightning's overhead, `fit / plain` (target <= 1.3x)
+  duties      (--duties) that loop doing a run's per-epoch duties too: summed train metrics, four TensorBoard
+              scalars and an atomic checkpoint per epoch; `fit / duties` is what Lightning itself costs
   sweep       `python train.py -m model=<the six> seed=0` (--sweep): the six-variant sweep's wall time, whole
               process (imports, data, six fits and tests), target <= 25 s
   dense       the same splits and vocabulary as dense float32 multi-hot matrices, nn.Sequential of nn.Linear,
@@ -88,6 +90,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the tmp dir with every child's output and run")
     parser.add_argument("--skip-plain", action="store_true", help="skip the plain PyTorch loop on the same model")
     parser.add_argument("--sweep", action="store_true", help="also time the six-variant one-seed sweep, both ways")
+    parser.add_argument(
+        "--duties", action="store_true", help="also the plain loop doing a run's per-epoch duties (bench_loops duties)"
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
     epochs = args.epochs or (2 if args.quick else TARGET_EPOCHS)
@@ -121,7 +126,7 @@ def main() -> None:
     scale = epochs / TARGET_EPOCHS  # --quick: the train targets shrink with the epochs
     runs, peak = {}, 0.0
     for i, variant in enumerate(args.variants):
-        fits, walls, plains = [], [], []
+        fits, walls, plains, duties = [], [], [], []
         for repeat in range(args.repeats):
             # The very first run starts from an empty cache: its peak RSS is that of a whole first train.py run.
             data_dir = workdir / ("data_first_run" if i == repeat == 0 else "data")
@@ -152,6 +157,13 @@ def main() -> None:
                 plain, _, _ = run(plain_cmd + [f"paths.data_dir={data_dir}"], workdir, f"plain_{variant}_{repeat}")
                 plains.append(plain["train_s"])
                 print(f"  plain loop model={variant}: {plains[-1]:.1f} s (load {load()})", flush=True)
+            if args.duties:
+                duty_cmd = me + ["--child", "duties", f"--epochs={epochs}", f"model={variant}"] + args.overrides
+                duty, _, _ = run(duty_cmd + [f"paths.data_dir={data_dir}"], workdir, f"duties_{variant}_{repeat}")
+                duties.append(duty["train_s"])
+                print(
+                    f"  plain loop with a run's duties model={variant}: {duties[-1]:.1f} s (load {load()})", flush=True
+                )
         target = TARGETS["train_s"].get(variant)
         n = len(fits)
         rows += [
@@ -173,6 +185,19 @@ def main() -> None:
             rows += [
                 (f"  plain PyTorch loop {variant}, same model and batches (median)", statistics.median(plains), "s"),
                 (f"  Lightning fit / plain loop, {variant}", ratio, "x", TARGETS["fit_over_plain"], None),
+            ]
+        if duties:
+            rows += [
+                (
+                    f"  plain loop {variant} with a run's duties (metrics, scalars, checkpoint)",
+                    statistics.median(duties),
+                    "s",
+                ),
+                (
+                    f"  Lightning fit / plain loop with duties, {variant}",
+                    statistics.median(fits) / statistics.median(duties),
+                    "x",
+                ),
             ]
         rows += [
             (f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None, None),

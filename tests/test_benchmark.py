@@ -25,6 +25,7 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         "--epochs=1",
         "--repeats=2",
         "--skip-dense",
+        "--duties",
         "--threads=1",
         "--variants",
         "baseline",
@@ -48,6 +49,8 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         "fastest of the 2",
         "slowest of the 2",
         "test accuracy baseline",
+        "Lightning fit / plain loop, baseline",
+        "Lightning fit / plain loop with duties, baseline",
     ]:
         assert figure in rows, f"{figure!r} missing from:\n{result.stdout}"
         assert re.fullmatch(r"\d+\.\d+( s| GB| x)?", rows[figure][0]), (figure, rows[figure])

@@ -152,6 +152,22 @@ def test_evaluate_refuses_before_reading_the_data(run, tmp_path, case):
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(
+    "override,culprit",
+    [("trainer=gpu", "trainer.accelerator=gpu: this machine has no CUDA GPU"), ("trainer.devices=4096", "4096")],
+)
+def test_evaluate_refuses_missing_devices_before_the_data(run, tmp_path, override, culprit):
+    if override == "trainer=gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = compose_train(
+        [f"ckpt_path={run.ckpt}", override, f"data.archive={tmp_path / 'no.tar.gz'}", f"paths.data_dir={tmp_path}/d"],
+        config_name="eval",
+    )
+    with pytest.raises(OverfitError, match=culprit):  # as train.py does: one line, before the data
+        evaluate(cfg)
+    assert not (tmp_path / "d").exists()
+
+
 # ---- the API train.py calls for ckpt_path resume checks -----------------------------------------------------------
 def test_check_resumable(run, tmp_path):
     model = BagOfWordsMLP(vocab_size=VOCAB, hidden=[16, 16])

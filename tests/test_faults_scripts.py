@@ -151,6 +151,16 @@ def test_predict_file_one_row_per_line_in_order(cli):
     assert rows[4].startswith("4   0.") and "negative  awful\\x85terrible waste" in rows[4]
 
 
+def test_an_option_is_not_scored_as_a_review(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "--file", "reviews.txt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: '--file': unknown option; the settings are")
+
+
 def test_a_mistyped_setting_is_not_scored_as_a_review(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],

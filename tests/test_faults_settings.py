@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, tiny_overrides
 from test_faults_runs import TINY, train_py
 
 # ---- one line, before the long work ---------------------------------------------------------------------------
@@ -24,6 +24,11 @@ from test_faults_runs import TINY, train_py
         ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
         ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
         ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
+        ("model=factorization", "model=factorization needs MatrixDataModule data, not this config's IMDBDataModule"),
+        (
+            "trainer=ddp trainer.accelerator=cpu trainer.devices=2 data.batch_size=15",
+            "data.batch_size=15 is the global batch and must split evenly over 2 DDP ranks",
+        ),
     ],
 )
 def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_archive, tmp_path):
@@ -41,6 +46,39 @@ def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_a
     assert line.startswith("error: ") and culprit in line, line
     assert "IMDB class counts" not in out.stdout  # failed before reading any data
     assert not (tmp_path / "data" / "cache").exists()
+
+
+def test_a_sweep_job_refused_is_one_line_and_leaves_no_job_dir(tiny_archive, tmp_path):
+    """In a -m sweep a job's bad value ends the sweep (Hydra's basic sweeper fails fast) in one error line, exit 2."""
+    overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
+    out = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "-m", "model.optimizer.lr=0.01,0", *overrides, *TINY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: model.optimizer.lr=0: the learning rate must be > 0, e.g. model.optimizer.lr=1e-3"
+    )
+    assert "Traceback" not in out.stderr
+    (sweep,) = (tmp_path / "logs" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir()) == ["0_baseline_s0", "multirun.yaml"]  # job 1 left nothing
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_seeds_below_one_is_one_line(value, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "experiment=regularization", f"seeds={value}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert (
+        out.returncode == 2
+        and out.stderr == f"error: seeds={value}: the number of seeds must be an integer >= 1, e.g. seeds=3\n"
+    )
 
 
 def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):

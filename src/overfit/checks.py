@@ -41,12 +41,46 @@ def check_config(cfg: DictConfig) -> None:
     if threads is not None and threads != "auto" and not (isinstance(threads, int) and threads >= 1):
         raise OverfitError(f"cpu_threads={threads}: must be auto, null (torch's default) or an integer >= 1")
     check_devices(cfg.trainer)
+    check_ddp_batch(cfg)
     for key in ("paths.output_dir", "callbacks.model_checkpoint.dirpath"):
         check_writable(key, OmegaConf.select(cfg, key))
+    check_model_fits_data(cfg)
     # Model-specific checks (hidden sizes, dropout, ...) live with the model.
     model_cls = get_class(cfg.model._target_)
     if hasattr(model_cls, "check_config"):
         model_cls.check_config(cfg.model)
+
+
+# Which datamodule each model trains on, and how to ask for it.
+MODEL_DATA = {
+    "BagOfWordsMLP": ("IMDBDataModule", "data=imdb (the default)"),
+    "LowRankFactorization": ("MatrixDataModule", "experiment=factorization, or data=iris"),
+}
+
+
+def check_model_fits_data(cfg: DictConfig) -> None:
+    """model=factorization on the IMDB reviews (or an MLP on a matrix) would fail deep in the model's constructor."""
+    model = str(OmegaConf.select(cfg, "model._target_", default="")).rsplit(".", 1)[-1]
+    data = str(OmegaConf.select(cfg, "data._target_", default="")).rsplit(".", 1)[-1]
+    if model in MODEL_DATA and data and data != MODEL_DATA[model][0]:
+        variant = OmegaConf.select(cfg, "model.variant", default=model)
+        raise OverfitError(
+            f"model={variant} needs {MODEL_DATA[model][0]} data, not this config's {data}: use {MODEL_DATA[model][1]}"
+        )
+
+
+def check_ddp_batch(cfg: DictConfig) -> None:
+    """data.batch_size is DDP's global batch: it must split over the ranks (checked again, per rank, by the data)."""
+    devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes", 1)
+    batch = OmegaConf.select(cfg, "data.batch_size")
+    if "ddp" not in str(cfg.trainer.get("strategy", "")) or not isinstance(batch, int) or isinstance(devices, bool):
+        return
+    ranks = devices * (nodes if isinstance(nodes, int) else 1) if isinstance(devices, int) else 0
+    if ranks > 1 and batch % ranks:
+        raise OverfitError(
+            f"data.batch_size={batch} is the global batch and must split evenly over {ranks} DDP ranks: use a "
+            f"multiple of {ranks}, e.g. data.batch_size={batch // ranks * ranks or ranks}"
+        )
 
 
 def check_devices(trainer: DictConfig) -> None:

@@ -42,6 +42,7 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
             return call_task(task, cfg)
     except OverfitError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            drop_empty_run_dir()  # the job's dir, if the job was refused before it wrote anything
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         drop_empty_run_dir()
@@ -92,9 +93,9 @@ def accept_null_groups(argv: list[str], conf_dir: str | Path) -> list[str]:
     return out
 
 
-def run_hydra_main(main: Callable[[], object], conf_dir: str | Path) -> None:
+def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name: str) -> None:
     """Call a @hydra.main function; a misspelt setting or group option ends in one line (exit 2), as every other
-    config error does, instead of Hydra's multi-line report (exit 1).
+    config error does, instead of Hydra's multi-line report (exit 1); so does a job's config error in a sweep.
 
     Hydra raises its errors only when HYDRA_FULL_ERROR is set (else it prints them and exits): we set it, unless
     the user did (then Hydra's own report stays). Other errors keep their full traceback."""
@@ -102,36 +103,68 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path) -> None:
         return main()
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        check_seeds_override(sys.argv[1:])
         main()
     except (ConfigCompositionException, OverrideParseException) as err:
-        print(f"error: {explain_config_error(err, Path(conf_dir))}", file=sys.stderr, flush=True)
+        explained = explain_config_error(err, Path(conf_dir), config_name, sys.argv[1:])
+        print(f"error: {explained}", file=sys.stderr, flush=True)
+        remove_refused_sweep_dirs()
+        sys.exit(2)
+    except OverfitError as err:  # a sweep's job refused (run_task re-raises it there for the sweeper)
+        print(f"error: {err}", file=sys.stderr, flush=True)
         remove_refused_sweep_dirs()
         sys.exit(2)
 
 
-def explain_config_error(err: Exception, conf_dir: Path) -> str:
+def check_seeds_override(args: list[str]) -> None:
+    """`seeds=0` would launch an experiment's sweep of no job at all, and report success."""
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key == "seeds" and not (value.isdigit() and int(value) >= 1):
+            raise OverfitError(f"seeds={value}: the number of seeds must be an integer >= 1, e.g. seeds=3")
+
+
+def explain_config_error(err: Exception, conf_dir: Path, config_name: str = "train", args: list[str] = ()) -> str:
     """Hydra's message for a bad override, as one line naming the override and the fix (a close match if any)."""
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
         group, _, name = err.missing_cfg_file.rpartition("/")
+        options = sorted({p.stem for p in (conf_dir / group).glob("*.yaml")} | set(err.options or []))
         if not name:
-            return f"{group}= needs a value: choose one of {', '.join(sorted(err.options or []))}"
-        options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml")) or list(err.options or [])
+            return f"{group}= needs a value: choose one of {', '.join(options)}"
         close = difflib.get_close_matches(name, options, n=1)
         hint = f"did you mean {group}={close[0]}? " if close else ""
         return f"{group}={name}: there is no conf/{group}/{name}.yaml; {hint}choose one of {', '.join(options)}"
-    key = re.search(r"Could not override '([^']+)'", str(err))
-    if key:
-        *parents, leaf = key.group(1).split(".")
-        close = difflib.get_close_matches(leaf, known_keys(conf_dir, parents), n=1)
-        hint = f"did you mean {'.'.join([*parents, close[0]])}? " if close else ""
-        return f"{key.group(1)} is not a setting of this config: {hint}to add a new key, prefix it: +{key.group(1)}=..."
+    found = re.search(r"Could not override '([^']+)'", str(err))
+    if found:
+        key = found.group(1)
+        keys = known_keys(conf_dir, config_name, args)
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.8) or [k for k in keys if k.endswith(f".{key}")]
+        if close:
+            return f"{key} is not a setting of this config: did you mean {close[0]}?"
+        return (
+            f"{key} is not a setting of this config (python {config_name}.py --cfg job lists them); an extra argument "
+            f"that the config does not list (a Trainer one, say) takes a +: +{key}=..."
+        )
     return " ".join(str(err).split())  # anything else Hydra refuses: its own words, on one line
 
 
-def known_keys(conf_dir: Path, parents: list[str]) -> list[str]:
-    """The keys a config group's files (conf/<parent>/*.yaml) or the primary config define at that level."""
-    files = list((conf_dir / parents[0]).glob("*.yaml")) if parents else list(conf_dir.glob("*.yaml"))
-    keys = set() if parents else {d.name for d in conf_dir.iterdir() if d.is_dir()}  # the groups: model, data, ...
-    for path in files:
-        keys |= set(re.findall(r"^ {" + str(2 * max(len(parents) - 1, 0)) + r"}(\w+):", path.read_text(), re.M))
-    return sorted(keys)
+def known_keys(conf_dir: Path, config_name: str, args: list[str]) -> list[str]:
+    """Every dotted key of the config these group choices compose (model=dropout adds callbacks.early_stopping...)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    groups = {d.name for d in conf_dir.iterdir() if d.is_dir()}
+    chosen = [a for a in args if "=" in a and "," not in a and a.partition("=")[0] in groups]
+    try:
+        with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+            cfg = compose(config_name, overrides=chosen, return_hydra_config=True)
+    except Exception:  # noqa: BLE001  (only a hint is lost)
+        return sorted(groups)
+
+    def walk(node, prefix: str):
+        for k, v in node.items():
+            yield f"{prefix}{k}"
+            if isinstance(v, dict):
+                yield from walk(v, f"{prefix}{k}.")
+
+    return sorted(walk(OmegaConf.to_container(cfg, resolve=False), ""))

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from overfit.checkpoints import load_classifier
+from overfit.checks import check_devices
 from overfit.errors import OverfitError
 
 
@@ -21,6 +22,7 @@ def evaluate(cfg: DictConfig) -> float:
             "missing ckpt_path=<path to a .ckpt written by train.py>, "
             "e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt"
         )
+    check_devices(cfg.trainer)  # trainer=gpu without a GPU, too many devices: one line, as in train.py
     model, state = load_classifier(cfg.ckpt_path)  # before any data work
     with open_dict(cfg):
         cfg.data.vocab_size = len(state["vocabulary"])

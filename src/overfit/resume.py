@@ -105,7 +105,10 @@ def resolve(cfg: DictConfig) -> Candidate | None:
                 f"intact ({_describe(broken)}); delete {ckpt_dir} to start this run afresh"
             )
         if best is None:
-            log.info(f"ckpt_path=last: no checkpoint in {ckpt_dir} yet, starting fresh")
+            log.info(
+                f"ckpt_path=last: no checkpoint in {ckpt_dir} yet, starting fresh (to resume an earlier run, "
+                "add hydra.run.dir=<its dir>, or pass ckpt_path=<its checkpoints/last.ckpt>)"
+            )
             cfg.ckpt_path = None
             return None
         _warn_skipped(broken, best)

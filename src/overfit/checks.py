@@ -13,6 +13,7 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from overfit.data.batches import check_global_batch
 from overfit.errors import OverfitError
 
 
@@ -76,11 +77,8 @@ def check_ddp_batch(cfg: DictConfig) -> None:
     if "ddp" not in str(cfg.trainer.get("strategy", "")) or not isinstance(batch, int) or isinstance(devices, bool):
         return
     ranks = devices * (nodes if isinstance(nodes, int) else 1) if isinstance(devices, int) else 0
-    if ranks > 1 and batch % ranks:
-        raise OverfitError(
-            f"data.batch_size={batch} is the global batch and must split evenly over {ranks} DDP ranks: use a "
-            f"multiple of {ranks}, e.g. data.batch_size={batch // ranks * ranks or ranks}"
-        )
+    if ranks > 1:
+        check_global_batch(batch, ranks)
 
 
 def check_devices(trainer: DictConfig) -> None:

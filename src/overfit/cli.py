@@ -105,13 +105,11 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name
     try:
         check_seeds_override(sys.argv[1:])
         main()
-    except (ConfigCompositionException, OverrideParseException) as err:
-        explained = explain_config_error(err, Path(conf_dir), config_name, sys.argv[1:])
-        print(f"error: {explained}", file=sys.stderr, flush=True)
-        remove_refused_sweep_dirs()
-        sys.exit(2)
-    except OverfitError as err:  # a sweep's job refused (run_task re-raises it there for the sweeper)
-        print(f"error: {err}", file=sys.stderr, flush=True)
+    except (ConfigCompositionException, OverrideParseException, OverfitError) as err:
+        # OverfitError: a sweep's job refused (run_task re-raises it there for the sweeper), or seeds=0
+        refused = isinstance(err, OverfitError)
+        line = str(err) if refused else explain_config_error(err, Path(conf_dir), config_name, sys.argv[1:])
+        print(f"error: {line}", file=sys.stderr, flush=True)
         remove_refused_sweep_dirs()
         sys.exit(2)
 

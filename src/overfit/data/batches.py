@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from overfit.data.text import gather_rows
+from overfit.errors import OverfitError
 
 
 def identity(batch):
@@ -40,6 +41,15 @@ class CSRDataset(Dataset):
 
     def __getitem__(self, row: int):
         return self.__getitems__([row])  # a batch of one: the same (indices, offsets, labels) shape contract
+
+
+def check_global_batch(batch_size: int, ranks: int) -> None:
+    """data.batch_size is the global batch: under DDP each of the `ranks` takes batch_size / ranks rows."""
+    if batch_size % ranks:
+        raise OverfitError(
+            f"data.batch_size={batch_size} is the global batch and must split evenly over {ranks} DDP ranks: use a "
+            f"multiple of {ranks}, e.g. data.batch_size={batch_size // ranks * ranks or ranks}"
+        )
 
 
 class EpochSampler(Sampler[int]):

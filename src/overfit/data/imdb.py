@@ -22,7 +22,14 @@ from torch.utils.data import DataLoader
 
 from overfit.data import archive as imdb_archive
 from overfit.data import cache as feature_cache
-from overfit.data.batches import CSRDataset, DeviceBatches, EpochBatchSampler, EpochSampler, identity
+from overfit.data.batches import (
+    CSRDataset,
+    DeviceBatches,
+    EpochBatchSampler,
+    EpochSampler,
+    check_global_batch,
+    identity,
+)
 from overfit.data.features import features
 from overfit.data.text import gather_rows, vocabulary_list
 from overfit.errors import OverfitError
@@ -216,12 +223,7 @@ class IMDBDataModule(L.LightningDataModule):
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if ddp else (0, 1)
         # data.batch_size is the global batch: under DDP each rank takes batch_size / world_size rows of the strided
         # share, so step k of all ranks together covers the rows step k covers on one device (same steps, same lr).
-        if self.batch_size % world_size:
-            raise OverfitError(
-                f"data.batch_size={self.batch_size} is the global batch and must split evenly over "
-                f"{world_size} DDP ranks: use a multiple of {world_size}, e.g. "
-                f"data.batch_size={self.batch_size // world_size * world_size or world_size}"
-            )
+        check_global_batch(self.batch_size, world_size)
         rows = EpochSampler(len(self.datasets[split]), shuffle, self.seed, rank, world_size)
         # Validation and test: few large batches. Their metrics are sums over rows (the same for any batch size),
         # and each step costs Lightning's loop ~1 ms whatever its size: 20 steps of 512 per epoch were a third of a

@@ -90,6 +90,10 @@ def child_plain(overrides: list[str], epochs: int, duties: bool = False) -> dict
 
     out = Path(tempfile.mkdtemp(prefix="overfit_plain_"))
     writer, saver, totals = (SummaryWriter(out), AtomicFileCheckpointIO(), EpochTotals()) if duties else (None,) * 3
+    # model=early_stopping: stop as its EarlyStopping callback would (val loss, patience, min_delta), so the loop
+    # trains the epochs train.py trains; with duties, also its second checkpoint whenever val loss improves.
+    stopping = (cfg.get("callbacks") or {}).get("early_stopping")
+    best_loss, waited = float("inf"), 0
     start = time.perf_counter()
     for epoch in range(epochs):
         train_loader.batch_sampler.set_epoch(epoch)  # what Lightning does: a new seeded order each epoch
@@ -111,9 +115,22 @@ def child_plain(overrides: list[str], epochs: int, duties: bool = False) -> dict
             writer.add_scalar("acc/val", val_acc, epoch + 1)
             state = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
             saver.save_checkpoint(state | {"datamodule": datamodule.state_dict()}, out / "last.ckpt")
+        if stopping is not None:
+            improved = val_loss < best_loss - float(stopping.min_delta)
+            best_loss, waited = (val_loss, 0) if improved else (best_loss, waited + 1)
+            if improved and duties:
+                saver.save_checkpoint(state | {"datamodule": datamodule.state_dict()}, out / "best.ckpt")
+            if waited >= int(stopping.patience):
+                break
     train_s = time.perf_counter() - start
     test_loss, test_acc = evaluate(test_loader)
-    return {"train_s": train_s, "val_acc": val_acc, "test_acc": test_acc, "threads": torch.get_num_threads()}
+    return {
+        "train_s": train_s,
+        "epochs": epoch + 1,
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def child_dense(overrides: list[str], epochs: int) -> dict:

@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_overhead  # noqa: F401  (registers its children: epochs, plainsweep)
 from bench_loops import CHILDREN
 from bench_table import load, machine, print_table
 
@@ -92,6 +93,11 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also time the six-variant one-seed sweep, both ways")
     parser.add_argument(
         "--duties", action="store_true", help="also the plain loop doing a run's per-epoch duties (bench_loops duties)"
+    )
+    parser.add_argument(
+        "--epoch-ratio",
+        action="store_true",
+        help="also Lightning's epochs against the plain loop's, interleaved in one process (bench_overhead epochs)",
     )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,6 +205,8 @@ def main() -> None:
                     "x",
                 ),
             ]
+        if args.epoch_ratio:
+            rows += epoch_ratio_rows(me, args, variant, epochs, workdir)
         rows += [
             (f"  whole train.py run {variant} (imports, data, fit, test)", statistics.median(walls), "s", None, None),
             (f"  test accuracy {variant}", record["metrics"]["test/acc"], "", None, None),
@@ -237,9 +245,30 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def epoch_ratio_rows(me: list[str], args, variant: str, epochs: int, workdir: Path) -> list[tuple]:
+    """Lightning's epochs against the plain loop's, taking turns in one process (bench_overhead.child_epochs)."""
+    cmd = me + ["--child", "epochs", f"--epochs={epochs}", f"model={variant}", f"paths.data_dir={workdir / 'data'}"]
+    got, _, _ = run(cmd + args.overrides, workdir, f"epochs_{variant}")
+    n = got["epochs_timed"]
+    print(
+        f"  epochs {variant}: Lightning {got['lightning_min_s'] * 1e3:.1f} ms, plain {got['plain_min_s'] * 1e3:.1f} ms"
+        f" fastest of {n} (load {load()})",
+        flush=True,
+    )
+    return [
+        (
+            f"  Lightning epoch / plain epoch, {variant}, fastest of {n} each",
+            got["lightning_min_s"] / got["plain_min_s"],
+            "x",
+        ),
+        ("  the same at the 25th percentile", got["lightning_p25_s"] / got["plain_p25_s"], "x"),
+        ("  the same, medians", got["lightning_median_s"] / got["plain_median_s"], "x"),
+    ]
+
+
 def sweep_rows(args, workdir: Path, epochs: int, scale: float) -> list[tuple]:
     """`python train.py -m model=<six> seed=0`: wall time of the whole process (imports, data, six fits and tests)."""
-    rows = []
+    rows, one_process = [], None
     for how, launcher in SWEEPS.items():
         walls, fits = [], []
         for repeat in range(args.repeats):
@@ -266,6 +295,24 @@ def sweep_rows(args, workdir: Path, epochs: int, scale: float) -> list[tuple]:
             ),
             ("  sum of its six fits", statistics.median(fits), "s", None),
         ]
+        one_process = one_process or statistics.median(walls)  # the first way: the default launcher
+    # The floor: the same six runs as plain PyTorch loops with a run's duties, one process, same imports and data.
+    walls, fits = [], []
+    for repeat in range(args.repeats):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "plainsweep", f"--epochs={epochs}"]
+        got, wall, _ = run(cmd + [f"paths.data_dir={workdir / 'data'}"] + args.overrides, workdir, f"floor_{repeat}")
+        walls.append(wall)
+        fits.append(got["fits_s"])
+        print(f"  the six as plain loops: {wall:.1f} s wall, six loops {fits[-1]:.1f} s (load {load()})", flush=True)
+    rows += [
+        ("the six as plain PyTorch loops with duties, one process (the floor, median)", statistics.median(walls), "s"),
+        ("  sum of its six loops", statistics.median(fits), "s", None),
+        (
+            "  sweep in one process / the floor (Lightning's and Hydra's share)",
+            one_process / statistics.median(walls),
+            "x",
+        ),
+    ]
     return rows
 
 

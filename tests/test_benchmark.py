@@ -3,6 +3,8 @@ Not a timing test: it only checks that every figure of the table is there and nu
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -26,6 +28,7 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         "--repeats=2",
         "--skip-dense",
         "--duties",
+        "--epoch-ratio",
         "--threads=1",
         "--variants",
         "baseline",
@@ -51,6 +54,9 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         "test accuracy baseline",
         "Lightning fit / plain loop, baseline",
         "Lightning fit / plain loop with duties, baseline",
+        "Lightning epoch / plain epoch, baseline, fastest of 4 each",
+        "the same at the 25th percentile",
+        "the same, medians",
     ]:
         assert figure in rows, f"{figure!r} missing from:\n{result.stdout}"
         assert re.fullmatch(r"\d+\.\d+( s| GB| x)?", rows[figure][0]), (figure, rows[figure])
@@ -62,3 +68,26 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         <= float(rows["train baseline, 1 epochs (train.py, median of 2)"][0].split()[0])
         <= seconds["slowest of the 2"]
     )
+
+
+def test_the_plain_sweep_floor_trains_what_the_sweep_trains(tmp_path):
+    """bench_overhead's plainsweep child: the six variants as plain loops in one process, each training every epoch
+    asked for (early_stopping may stop sooner, as train.py's EarlyStopping would), test included."""
+    archive = make_imdb_archive(tmp_path / "tiny_aclImdb.tar.gz")
+    tiny = [f"data.archive={archive}", "data.sha256=null", "data.val_size=40", "data.batch_size=16"]
+    tiny += ["data.vocab_size=50", f"paths.data_dir={tmp_path / 'data'}"]
+    result = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "--child", "plainsweep", "--epochs=3", *tiny],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(got["epochs"]) == sorted(["baseline", "small", "big", "l2", "dropout", "early_stopping"])
+    assert {v: n for v, n in got["epochs"].items() if v != "early_stopping"} == dict.fromkeys(
+        ["baseline", "small", "big", "l2", "dropout"], 3
+    )
+    assert 0 < got["fits_s"] < got["wall_s"] and 0 < got["imports_s"] < got["wall_s"]

@@ -227,6 +227,10 @@ def test_a_misspelt_sweep_is_one_line_and_leaves_no_sweep_dir(tmp_path):
     assert not (tmp_path / "multiruns").exists() or not any((tmp_path / "multiruns").iterdir())
     full = run_cli("eval.py", "ckpt_path=x", "modle=3", env={"HYDRA_FULL_ERROR": "1"})  # the user's choice stands
     assert full.returncode == 1 and "Traceback" in full.stderr and "Could not override 'modle'" in full.stderr
+    # A process that train.py started (a DDP rank runs train.py again) inherits our HYDRA_FULL_ERROR: still one line.
+    inherited = {"HYDRA_FULL_ERROR": "1", "OVERFIT_SET_HYDRA_FULL_ERROR": "1"}
+    child = run_cli("train.py", "modle=3", f"paths.log_dir={tmp_path}", env=inherited)
+    assert child.returncode == 2 and child.stderr.startswith("error: modle is not a setting"), child.stderr
 
 
 @pytest.mark.parametrize("model,refresh", [("baseline", 10), ("factorization", 100)])
@@ -242,6 +246,36 @@ def test_the_progress_bar_redraws_every_few_steps(train_cfg, model, refresh):
     hidden = instantiate(train_cfg(f"model={model}").callbacks.progress_bar)  # the fixture switches bars off
     assert not isinstance(hidden, ProgressBar)
     L.Trainer(callbacks=[hidden], enable_progress_bar=False, logger=False, enable_checkpointing=False)
+
+
+@pytest.mark.parametrize("kind", ["rich", "tqdm"])
+def test_the_progress_bar_counts_epochs_from_one(kind):
+    """As the checkpoints (epoch_001.ckpt), the run summary and TensorBoard do: 'Epoch 1/2' .. 'Epoch 2/2'."""
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from overfit.progress import RichBar, TQDMBar
+
+    bar = RichBar(refresh_rate=1) if kind == "rich" else TQDMBar(refresh_rate=1)
+    shown = []
+
+    class Shown(L.Callback):  # after the bar's own hook: what the bar displays for this epoch
+        def on_train_epoch_start(self, trainer, module):
+            if kind == "rich":
+                shown.append(bar.progress.tasks[bar.train_progress_bar_id].description.strip())
+            else:
+                shown.append(bar.train_progress_bar.desc.removesuffix(": "))  # tqdm adds the colon
+
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        callbacks=[bar, Shown()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(BoringModel())
+    assert shown == ["Epoch 1/2", "Epoch 2/2"]
 
 
 def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):

@@ -93,15 +93,19 @@ def accept_null_groups(argv: list[str], conf_dir: str | Path) -> list[str]:
     return out
 
 
+_OUR_FULL_ERROR = "OVERFIT_SET_HYDRA_FULL_ERROR"  # set beside HYDRA_FULL_ERROR when run_hydra_main set that
+
+
 def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name: str) -> None:
     """Call a @hydra.main function; a misspelt setting or group option ends in one line (exit 2), as every other
     config error does, instead of Hydra's multi-line report (exit 1); so does a job's config error in a sweep.
 
     Hydra raises its errors only when HYDRA_FULL_ERROR is set (else it prints them and exits): we set it, unless
-    the user did (then Hydra's own report stays). Other errors keep their full traceback."""
-    if "HYDRA_FULL_ERROR" in os.environ:
+    the user did (then Hydra's own report stays). Other errors keep their full traceback. The processes this one
+    starts inherit our setting (DDP ranks run train.py again), so it goes with a mark: for them it is ours too."""
+    if "HYDRA_FULL_ERROR" in os.environ and os.environ.get(_OUR_FULL_ERROR) != os.environ["HYDRA_FULL_ERROR"]:
         return main()
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = os.environ[_OUR_FULL_ERROR] = "1"
     try:
         check_seeds_override(sys.argv[1:])
         main()

@@ -14,6 +14,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from overfit.checkpoints import load_classifier
 from overfit.checks import check_devices
 from overfit.errors import OverfitError
+from overfit.quiet import quiet_lightning
+
+quiet_lightning()  # no cloud tips, no warnings about Lightning's own internals
 
 
 def evaluate(cfg: DictConfig) -> float:

@@ -17,4 +17,23 @@ def progress_bar(enabled: bool = True, refresh_rate: int = 10) -> Callback:
     (trainer.enable_progress_bar=false) a no-op callback: the Trainer refuses a bar when its own is switched off."""
     if not enabled:
         return Callback()
-    return RichProgressBar(refresh_rate=refresh_rate) if _RICH_AVAILABLE else TQDMProgressBar(refresh_rate=refresh_rate)
+    return RichBar(refresh_rate=refresh_rate) if _RICH_AVAILABLE else TQDMBar(refresh_rate=refresh_rate)
+
+
+# Lightning's bars call the first of 20 epochs "Epoch 0/19"; the run summary, TensorBoard's x axis, compare.py and
+# the checkpoints (epoch_001.ckpt: the weights after the first epoch) count from 1, and so do these bars.
+def epoch_description(trainer, current_epoch: int) -> str:
+    total = trainer.max_epochs
+    return f"Epoch {current_epoch + 1}" + (f"/{total}" if total is not None and total > 0 else "")
+
+
+class RichBar(RichProgressBar):
+    def _get_train_description(self, current_epoch: int) -> str:
+        # Padded as Lightning pads it, so that the line does not flicker when validation's bar takes over.
+        return f"{epoch_description(self.trainer, current_epoch):{len(self.validation_description)}}"
+
+
+class TQDMBar(TQDMProgressBar):
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(epoch_description(trainer, trainer.current_epoch))

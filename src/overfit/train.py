@@ -26,11 +26,14 @@ from overfit import resume
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
 from overfit.errors import OverfitError, RunInterrupted
+from overfit.quiet import quiet_lightning
 from overfit.run_summary import fit_record, print_summary
 from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
 from overfit.tracking import log_hparams
 
 log = logging.getLogger(__name__)
+
+quiet_lightning()  # no cloud tips, no warnings about Lightning's own internals
 
 
 def instantiate_all(group: DictConfig | None) -> list:

@@ -6,7 +6,8 @@
     .venv/bin/python scripts/benchmark.py --variants baseline --markdown data.batch_size=256   # + Hydra overrides
 
 Every measurement runs in its own fresh subprocess (imports, page cache and peak RSS comparable, and the 2 GB
-dense matrices of the reference never inflate the other figures); the children live in scripts/bench_loops.py:
+dense matrices of the reference never inflate the other figures); the children live in scripts/bench_loops.py and
+scripts/bench_overhead.py, the sweep's figures in scripts/bench_sweep.py:
   import      import torch + lightning + overfit
   cold, warm  IMDBDataModule.prepare_data() + setup() on an empty cache dir, then again on the now-filled one
   train.py    `python train.py model=<v>` with its own tmp log dir; train seconds = the run's `time/train_s`
@@ -18,8 +19,11 @@ dense matrices of the reference never inflate the other figures); the children l
               Lightning, no checkpoints): the yardstick for Lightning's overhead, `fit / plain` (target <= 1.3x)
   duties      (--duties) that loop doing a run's per-epoch duties too: summed train metrics, four TensorBoard
               scalars and an atomic checkpoint per epoch; `fit / duties` is what Lightning itself costs
+  epochs      (--epoch-ratio) a train.py-built fit and the plain loop taking turns in one process, epoch by
+              epoch: the fastest epochs of each, side by side, are what each costs on a quiet machine
   sweep       `python train.py -m model=<the six> seed=0` (--sweep): the six-variant sweep's wall time, whole
-              process (imports, data, six fits and tests), target <= 25 s
+              process (imports, data, six fits and tests), target <= 25 s; one process and joblib
+  plainsweep  (--sweep) the floor under it: the six as plain loops with a run's duties, one process
   dense       the same splits and vocabulary as dense float32 multi-hot matrices, nn.Sequential of nn.Linear,
               DataLoader(TensorDataset, batch_size, shuffle), plain loop with per-epoch validation, then test.
 Timings are wall clock: on a shared machine check the load average printed with them.
@@ -29,50 +33,24 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_overhead  # noqa: F401  (registers its children: epochs, plainsweep)
 from bench_loops import CHILDREN
-from bench_table import load, machine, print_table
+from bench_sweep import epoch_ratio_rows, sweep_rows
+from bench_table import load, machine, print_table, run
 
 REPO = Path(__file__).resolve().parents[1]
 # The issue's targets, and a faithful re-run of the Keras notebook on the same 2-core machine, for scale.
 TARGETS = {"cold_s": 15.0, "warm_s": 2.0, "rss_gb": 2.0, "train_s": {"baseline": 5.0, "big": 15.0}}
 TARGETS |= {"fit_over_plain": 1.3, "sweep_s": 25.0}
-SIX = "baseline,small,big,l2,dropout,early_stopping"
-# The two ways to run the sweep on one machine: one process, runs one after another (the default launcher), or
-# joblib, two processes at once with one torch thread each (cpu_threads=1: two jobs of two threads on two cores
-# would fight over them).
-SWEEPS = {
-    "one process, one run after another": [],
-    "joblib, 2 jobs x 1 thread": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "cpu_threads=1"],
-}
 NOTEBOOK = {"cold_s": 63.0, "rss_gb": 8.3, "train_s": {"baseline": 36.0, "big": 146.0}}
 TARGET_EPOCHS = 20
 
 
 # ---- parent: run the children, collect, print ---------------------------------------------------------------------
-def run(cmd: list[str], workdir: Path, name: str) -> tuple[dict | None, float, float]:
-    """(last JSON line of stdout or None, wall seconds, peak RSS in GB) of one fresh subprocess."""
-    out_path, err_path = workdir / f"{name}.out", workdir / f"{name}.err"
-    start = time.perf_counter()
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4, not wait: the rusage of this child alone
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = err_path.read_text().strip().splitlines()[-5:]
-        sys.exit(f"benchmark: {name} failed (exit {proc.returncode}):\n  " + "\n  ".join(tail))
-    lines = out_path.read_text().strip().splitlines()
-    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
-    return result, wall, usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for train.py and the data, e.g. data.archive=...")
@@ -214,7 +192,7 @@ def main() -> None:
     rows.insert(5, ("peak RSS, whole train.py run", peak, "GB", TARGETS["rss_gb"], NOTEBOOK["rss_gb"]))
 
     if args.sweep:
-        rows += sweep_rows(args, workdir, epochs, scale)
+        rows += sweep_rows(args, workdir, epochs, scale, TARGETS["sweep_s"])
 
     if not args.skip_dense:
         for variant in args.variants:
@@ -243,77 +221,6 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def epoch_ratio_rows(me: list[str], args, variant: str, epochs: int, workdir: Path) -> list[tuple]:
-    """Lightning's epochs against the plain loop's, taking turns in one process (bench_overhead.child_epochs)."""
-    cmd = me + ["--child", "epochs", f"--epochs={epochs}", f"model={variant}", f"paths.data_dir={workdir / 'data'}"]
-    got, _, _ = run(cmd + args.overrides, workdir, f"epochs_{variant}")
-    n = got["epochs_timed"]
-    print(
-        f"  epochs {variant}: Lightning {got['lightning_min_s'] * 1e3:.1f} ms, plain {got['plain_min_s'] * 1e3:.1f} ms"
-        f" fastest of {n} (load {load()})",
-        flush=True,
-    )
-    return [
-        (
-            f"  Lightning epoch / plain epoch, {variant}, fastest of {n} each",
-            got["lightning_min_s"] / got["plain_min_s"],
-            "x",
-        ),
-        ("  the same at the 25th percentile", got["lightning_p25_s"] / got["plain_p25_s"], "x"),
-        ("  the same, medians", got["lightning_median_s"] / got["plain_median_s"], "x"),
-    ]
-
-
-def sweep_rows(args, workdir: Path, epochs: int, scale: float) -> list[tuple]:
-    """`python train.py -m model=<six> seed=0`: wall time of the whole process (imports, data, six fits and tests)."""
-    rows, one_process = [], None
-    for how, launcher in SWEEPS.items():
-        walls, fits = [], []
-        for repeat in range(args.repeats):
-            log_dir = workdir / f"sweep_{len(rows)}_{repeat}"
-            cmd = [sys.executable, "train.py", "-m", f"model={SIX}", "seed=0", f"trainer.max_epochs={epochs}"]
-            cmd += [
-                f"paths.log_dir={log_dir}",
-                f"paths.data_dir={workdir / 'data'}",
-                "trainer.enable_progress_bar=false",
-            ]
-            _, wall, _ = run(cmd + launcher + args.overrides, workdir, f"sweep_{len(rows)}_{repeat}")
-            records = [json.loads(m.read_text()) for m in log_dir.glob("multiruns/*/*/metrics.json")]
-            if len(records) != 6:
-                sys.exit(f"benchmark: the sweep ({how}) wrote {len(records)} metrics.json, not 6: see {log_dir}")
-            walls.append(wall)
-            fits.append(sum(r["metrics"]["time/train_s"] for r in records))
-            print(f"  sweep, {how}: {wall:.1f} s wall, six fits {fits[-1]:.1f} s (load {load()})", flush=True)
-        rows += [
-            (
-                f"six-variant sweep, {how} (whole process, median)",
-                statistics.median(walls),
-                "s",
-                TARGETS["sweep_s"] * scale,
-            ),
-            ("  sum of its six fits", statistics.median(fits), "s", None),
-        ]
-        one_process = one_process or statistics.median(walls)  # the first way: the default launcher
-    # The floor: the same six runs as plain PyTorch loops with a run's duties, one process, same imports and data.
-    walls, fits = [], []
-    for repeat in range(args.repeats):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "plainsweep", f"--epochs={epochs}"]
-        got, wall, _ = run(cmd + [f"paths.data_dir={workdir / 'data'}"] + args.overrides, workdir, f"floor_{repeat}")
-        walls.append(wall)
-        fits.append(got["fits_s"])
-        print(f"  the six as plain loops: {wall:.1f} s wall, six loops {fits[-1]:.1f} s (load {load()})", flush=True)
-    rows += [
-        ("the six as plain PyTorch loops with duties, one process (the floor, median)", statistics.median(walls), "s"),
-        ("  sum of its six loops", statistics.median(fits), "s", None),
-        (
-            "  sweep in one process / the floor (Lightning's and Hydra's share)",
-            one_process / statistics.median(walls),
-            "x",
-        ),
-    ]
-    return rows
 
 
 if __name__ == "__main__":

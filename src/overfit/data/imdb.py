@@ -193,9 +193,7 @@ class IMDBDataModule(L.LightningDataModule):
     @property
     def model_kwargs(self) -> dict:
         if self.vocabulary is None:
-            raise OverfitError(
-                "IMDBDataModule.model_kwargs needs the vocabulary: call prepare_data() and setup() first"
-            )
+            raise OverfitError("IMDBDataModule.model_kwargs needs the vocabulary: call prepare_data(), setup() first")
         return {"vocab_size": len(self.vocabulary)}
 
     def state_dict(self) -> dict:

@@ -218,6 +218,12 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
     assert "nothing to resume" in again.stdout and "already finished (2 of trainer.max_epochs=2" in again.stdout
     assert "== overfit" not in again.stdout  # no new summary: nothing was run
     assert (tmp_path / "run" / "metrics.json").read_text() == before
+    # Resumed by path from a new run dir (Hydra's default): the dir, holding nothing but Hydra's files, is gone again.
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    again_args = ("model=early_stopping", f"ckpt_path={last}", *TINY)
+    by_path = train_py(*again_args, tmp_path=tmp_path, archive=tiny_archive, epochs=2, default_run_dir=True)
+    assert by_path.returncode == 0 and "nothing to resume" in by_path.stdout, by_path.stderr[-2000:]
+    assert not list((tmp_path / "logs" / "runs").glob("*")), list((tmp_path / "logs" / "runs").glob("*"))
 
 
 # ---- signals --------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from omegaconf import OmegaConf
 
 _CLAIMED: dict[str, str] = {}  # requested name -> the directory this process claimed for it
 _EVER_CLAIMED: list[str] = []  # every directory claimed by this process, for the exit's clean-up
+_NOTHING_RUN: list[Path] = []  # claimed run dirs of runs that did nothing (discard_if_nothing_run)
+_HYDRA_ONLY = {".hydra", "train.log"}  # what Hydra writes into a run dir before the task starts
 
 
 def unique_dir(path: str) -> str:
@@ -62,9 +65,19 @@ def _claim(path: str) -> str:
     raise RuntimeError(f"{base}: 10,000 runs with this name already")  # pragma: no cover
 
 
+def discard_if_nothing_run(run_dir: str | Path) -> None:
+    """The run in `run_dir` did nothing (a resume of a run that had already finished): at exit, remove the dir if
+    this process claimed it and it still holds only what Hydra wrote before the run (.hydra/, train.log)."""
+    if Path(run_dir).resolve() in {Path(c).resolve() for c in _EVER_CLAIMED}:  # claimed relative, given absolute
+        _NOTHING_RUN.append(Path(run_dir))
+
+
 @atexit.register
 def remove_unused_claims() -> None:
     """Remove the directories this process claimed and never wrote into (empty ones only)."""
+    for run_dir in _NOTHING_RUN:
+        if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= _HYDRA_ONLY:
+            shutil.rmtree(run_dir, ignore_errors=True)
     for claimed in reversed(_EVER_CLAIMED):
         try:
             os.rmdir(claimed)

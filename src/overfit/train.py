@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import resume
+from overfit import resume, rundir
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
 from overfit.errors import OverfitError, RunInterrupted
@@ -58,6 +58,7 @@ def _train(cfg: DictConfig) -> float:
     finished = resume.finished_message(cfg, resumed_from)
     if finished:
         print(finished, flush=True)
+        rundir.discard_if_nothing_run(cfg.paths.output_dir)  # a fresh run dir for it would hold only Hydra's files
         return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
     resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
     if resumed_from is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,6 +225,20 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
     by_path = train_py(*again_args, tmp_path=tmp_path, archive=tiny_archive, epochs=2, default_run_dir=True)
     assert by_path.returncode == 0 and "nothing to resume" in by_path.stdout, by_path.stderr[-2000:]
     assert not list((tmp_path / "logs" / "runs").glob("*")), list((tmp_path / "logs" / "runs").glob("*"))
+
+
+def test_a_finished_older_checkpoint_does_not_quote_the_longer_runs_results(tiny_archive, tmp_path):
+    """ckpt_path=<epoch 2 of a run that went on to 3 epochs>, trainer.max_epochs=2: nothing to resume, and the
+    message must not pass the 3-epoch run's test accuracy off as that checkpoint's."""
+    assert train_py(*TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2).returncode == 0
+    ckpts = tmp_path / "run" / "checkpoints"
+    kept = ckpts / "kept_epoch_002.ckpt"
+    shutil.copy(ckpts / "epoch_002.ckpt", kept)
+    longer = train_py("ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=3)
+    assert longer.returncode == 0 and metrics(tmp_path / "run")["epochs_run"] == 3, longer.stderr[-2000:]
+    again = train_py(f"ckpt_path={kept}", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout, again.stderr[-2000:]
+    assert "went on to 3 epochs" in again.stdout and "test acc" not in again.stdout, again.stdout
 
 
 # ---- signals --------------------------------------------------------------------------------------------------

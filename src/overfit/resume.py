@@ -169,9 +169,15 @@ def finished_message(cfg: DictConfig, found: Candidate | None) -> str | None:
     result = ""
     if metrics.is_file():
         try:
-            test_acc = json.loads(metrics.read_text()).get("metrics", {}).get("test/acc")
-            result = f"; its results are in {metrics}" + (f" (test acc {test_acc:.4f})" if test_acc is not None else "")
-        except (json.JSONDecodeError, OSError, AttributeError):
+            record = json.loads(metrics.read_text())
+            test_acc, run_epochs = record.get("metrics", {}).get("test/acc"), record.get("epochs_run")
+            if run_epochs is not None and run_epochs != found.epochs_done:  # an older checkpoint of a longer run
+                result = f"; the run it comes from went on to {run_epochs} epochs, its results are in {metrics}"
+            else:
+                result = f"; its results are in {metrics}" + (
+                    f" (test acc {test_acc:.4f})" if test_acc is not None else ""
+                )
+        except (json.JSONDecodeError, OSError, AttributeError, TypeError):
             result = f"; see {metrics}"
     further = "" if found.stopped_early else "; to train it further, raise trainer.max_epochs"
     return f"nothing to resume: {found.path} is from a run that already finished ({why}){result}{further}"

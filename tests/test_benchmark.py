@@ -91,3 +91,37 @@ def test_the_plain_sweep_floor_trains_what_the_sweep_trains(tmp_path):
         ["baseline", "small", "big", "l2", "dropout"], 3
     )
     assert 0 < got["fits_s"] < got["wall_s"] and 0 < got["imports_s"] < got["wall_s"]
+
+
+def test_benchmark_sweep_rows_with_their_floor(tmp_path):
+    """--sweep: the six-variant sweep both ways (one process, joblib) and the plain-PyTorch floor, with the ratio."""
+    archive = make_imdb_archive(tmp_path / "tiny_aclImdb.tar.gz")
+    tiny = [f"data.archive={archive}", "data.sha256=null", "data.val_size=40", "data.batch_size=16"]
+    tiny += ["data.vocab_size=50", "trainer.enable_model_summary=false"]
+    args = ["--quick", "--epochs=1", "--repeats=1", "--skip-dense", "--skip-plain", "--sweep", "--threads=1"]
+    result = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", *args, "--variants", "baseline", "--markdown", *tiny],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {
+        cells[0]: cells[1:]
+        for line in result.stdout.splitlines()
+        if line.startswith("| ")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    sweeps = [
+        "six-variant sweep, one process, one run after another (whole process, median)",
+        "six-variant sweep, joblib, 2 jobs x 1 thread (whole process, median)",
+        "the six as plain PyTorch loops with duties, one process (the floor, median)",
+    ]
+    for figure in sweeps + ["sweep in one process / the floor (Lightning's and Hydra's share)"]:
+        assert figure in rows, f"{figure!r} missing from:\n{result.stdout}"
+        assert re.fullmatch(r"\d+\.\d+( s| x)", rows[figure][0]), (figure, rows[figure])
+    wall = {f: float(rows[f][0].split()[0]) for f in sweeps}
+    ratio = float(rows["sweep in one process / the floor (Lightning's and Hydra's share)"][0].split()[0])
+    assert abs(ratio - wall[sweeps[0]] / wall[sweeps[2]]) < 0.02 * ratio  # the ratio of the two rows above it
+    assert rows[sweeps[0]][2] in ("pass", "FAIL")  # against the 25 s target, scaled to the epochs

@@ -55,6 +55,18 @@ def child_data(overrides: list[str], epochs: int) -> dict:
     }
 
 
+def train_epoch(model, optimizer, loader, totals=None) -> None:
+    """One epoch of plain PyTorch on train.py's model and batches; train metrics summed into `totals` if given."""
+    for indices, offsets, labels in loader:
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(indices, offsets)
+        loss = model.loss_fn(logits, labels)
+        loss.backward()
+        optimizer.step()
+        if totals is not None:
+            totals.update(loss, logits, labels)
+
+
 def child_plain(overrides: list[str], epochs: int, duties: bool = False) -> dict:
     """train.py's model, optimizer, batches and threads in a loop of plain PyTorch."""
     import tempfile
@@ -97,14 +109,7 @@ def child_plain(overrides: list[str], epochs: int, duties: bool = False) -> dict
     start = time.perf_counter()
     for epoch in range(epochs):
         train_loader.batch_sampler.set_epoch(epoch)  # what Lightning does: a new seeded order each epoch
-        for indices, offsets, labels in train_loader:
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(indices, offsets)
-            loss = model.loss_fn(logits, labels)
-            loss.backward()
-            optimizer.step()
-            if duties:
-                totals.update(loss, logits, labels)
+        train_epoch(model, optimizer, train_loader, totals)
         val_loss, val_acc = evaluate(val_loader)
         if duties:
             train = totals.compute()
@@ -184,66 +189,3 @@ def child_dense(overrides: list[str], epochs: int) -> dict:
 
 CHILDREN = {"data": child_data, "plain": child_plain, "dense": child_dense}
 CHILDREN["duties"] = lambda overrides, epochs: child_plain(overrides, epochs, duties=True)
-
-
-# ---- where a sweep's time goes ----------------------------------------------------------------------------------
-# (module, attribute) timed when called; nested calls count in both (fit includes its checkpoint saves). A name
-# is patched where its caller looks it up: overfit.train imports log_hparams and print_summary by name.
-PHASES = {
-    "data: prepare_data + setup": [
-        ("overfit.data.imdb", "IMDBDataModule.prepare_data"),
-        ("overfit.data.imdb", "IMDBDataModule.setup"),
-    ],
-    "Trainer construction": [("lightning.pytorch", "Trainer.__init__")],
-    "fit": [("lightning.pytorch", "Trainer.fit")],
-    "  of which checkpoint saves": [("overfit.checkpoint_io", "AtomicFileCheckpointIO.save_checkpoint")],
-    "test (25k reviews)": [("lightning.pytorch", "Trainer.test")],
-    "checkpoint loads": [("torch", "load")],
-    "Hydra job (launch to return)": [("hydra.core.utils", "run_job")],
-    "  of which train()": [("overfit.train", "train")],
-    "  HPARAMS + summary + metrics.json": [
-        ("overfit.train", "log_hparams"),
-        ("overfit.train", "print_summary"),
-    ],
-}
-
-
-def child_phases(overrides: list[str], epochs: int) -> dict:
-    """`train.py -m model=<six> seed=0` in this process, the time of each phase summed over the six runs."""
-    start = time.perf_counter()
-    import functools
-    import importlib
-    import runpy
-    import sys
-
-    totals = {name: 0.0 for name in PHASES}
-    for name, targets in PHASES.items():
-        for module_name, attr in targets:
-            owner = importlib.import_module(module_name)
-            *path, leaf = attr.split(".")
-            for part in path:
-                owner = getattr(owner, part)
-            original = getattr(owner, leaf)
-
-            @functools.wraps(original)
-            def timed(*args, _original=original, _name=name, **kwargs):
-                t = time.perf_counter()
-                try:
-                    return _original(*args, **kwargs)
-                finally:
-                    totals[_name] += time.perf_counter() - t
-
-            setattr(owner, leaf, timed)
-    imported = time.perf_counter()
-    sys.argv = ["train.py", "-m", "model=baseline,small,big,l2,dropout,early_stopping", "seed=0"]
-    sys.argv += [f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false", *overrides]
-    try:
-        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
-    done = time.perf_counter()
-    return {"imports_s": imported - start, "sweep_s": done - imported, **{k + " s": v for k, v in totals.items()}}
-
-
-CHILDREN["phases"] = child_phases

@@ -1,4 +1,4 @@
-"""Two yardsticks for Lightning's share, run by scripts/benchmark.py as children of their own (`--child NAME`).
+"""Where Lightning's and Hydra's share goes, measured by children of scripts/benchmark.py (`--child NAME`).
 
 epochs      Lightning's epochs against the plain loop's, in one process, interleaved (--epoch-ratio): a
             `train.py`-built fit and the loop with train metrics summed per step take turns, each epoch timed
@@ -9,6 +9,7 @@ epochs      Lightning's epochs against the plain loop's, in one process, interle
 plainsweep  the six variants as plain PyTorch loops with a run's duties, one after another in one fresh
             process, test included (--sweep): the floor under `python train.py -m model=<six>`, with the
             same imports (the model is a LightningModule), data, epochs (early stopping too) and threads.
+phases      `train.py -m model=<six>` in this process, each phase timed (data, Trainer, fit, test, Hydra's jobs)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_loops import CHILDREN, _datamodule, child_plain, compose
+from bench_loops import CHILDREN, REPO, _datamodule, child_plain, compose, train_epoch
 
 SIX = ("baseline", "small", "big", "l2", "dropout", "early_stopping")
 
@@ -82,13 +83,7 @@ def _plain_epochs(cfg, datamodule, epochs: int) -> list[float]:
     for epoch in range(epochs):
         start = time.perf_counter()
         train_loader.batch_sampler.set_epoch(epoch)
-        for indices, offsets, labels in train_loader:
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(indices, offsets)
-            loss = model.loss_fn(logits, labels)
-            loss.backward()
-            optimizer.step()
-            totals.update(loss, logits, labels)
+        train_epoch(model, optimizer, train_loader, totals)
         model.eval()
         with torch.no_grad():
             for indices, offsets, labels in val_loader:
@@ -134,3 +129,66 @@ def child_epochs(overrides: list[str], epochs: int, rounds: int = 4) -> dict:
 
 CHILDREN["plainsweep"] = child_plainsweep
 CHILDREN["epochs"] = child_epochs
+
+
+# ---- where a sweep's time goes ----------------------------------------------------------------------------------
+# (module, attribute) timed when called; nested calls count in both (fit includes its checkpoint saves). A name
+# is patched where its caller looks it up: overfit.train imports log_hparams and print_summary by name.
+PHASES = {
+    "data: prepare_data + setup": [
+        ("overfit.data.imdb", "IMDBDataModule.prepare_data"),
+        ("overfit.data.imdb", "IMDBDataModule.setup"),
+    ],
+    "Trainer construction": [("lightning.pytorch", "Trainer.__init__")],
+    "fit": [("lightning.pytorch", "Trainer.fit")],
+    "  of which checkpoint saves": [("overfit.checkpoint_io", "AtomicFileCheckpointIO.save_checkpoint")],
+    "test (25k reviews)": [("lightning.pytorch", "Trainer.test")],
+    "checkpoint loads": [("torch", "load")],
+    "Hydra job (launch to return)": [("hydra.core.utils", "run_job")],
+    "  of which train()": [("overfit.train", "train")],
+    "  HPARAMS + summary + metrics.json": [
+        ("overfit.train", "log_hparams"),
+        ("overfit.train", "print_summary"),
+    ],
+}
+
+
+def child_phases(overrides: list[str], epochs: int) -> dict:
+    """`train.py -m model=<six> seed=0` in this process, the time of each phase summed over the six runs."""
+    start = time.perf_counter()
+    import functools
+    import importlib
+    import runpy
+    import sys
+
+    totals = {name: 0.0 for name in PHASES}
+    for name, targets in PHASES.items():
+        for module_name, attr in targets:
+            owner = importlib.import_module(module_name)
+            *path, leaf = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            original = getattr(owner, leaf)
+
+            @functools.wraps(original)
+            def timed(*args, _original=original, _name=name, **kwargs):
+                t = time.perf_counter()
+                try:
+                    return _original(*args, **kwargs)
+                finally:
+                    totals[_name] += time.perf_counter() - t
+
+            setattr(owner, leaf, timed)
+    imported = time.perf_counter()
+    sys.argv = ["train.py", "-m", "model=baseline,small,big,l2,dropout,early_stopping", "seed=0"]
+    sys.argv += [f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false", *overrides]
+    try:
+        runpy.run_path(str(REPO / "train.py"), run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    done = time.perf_counter()
+    return {"imports_s": imported - start, "sweep_s": done - imported, **{k + " s": v for k, v in totals.items()}}
+
+
+CHILDREN["phases"] = child_phases

@@ -12,6 +12,16 @@ import sys
 from conftest import REPO, make_imdb_archive
 
 
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The Markdown table benchmark.py prints: figure -> [value, target, result, notebook]."""
+    return {
+        cells[0]: cells[1:]
+        for line in stdout.splitlines()
+        if line.startswith("| ")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+
+
 def test_benchmark_quick_prints_a_numeric_table(tmp_path):
     archive = make_imdb_archive(tmp_path / "tiny_aclImdb.tar.gz")
     tiny = [
@@ -38,12 +48,7 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
         [sys.executable, "scripts/benchmark.py", *args, *tiny], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {
-        cells[0]: cells[1:]
-        for line in result.stdout.splitlines()
-        if line.startswith("| ")
-        for cells in [[c.strip() for c in line.strip("|").split("|")]]
-    }
+    rows = table_rows(result.stdout)
     for figure in [
         "archive -> features, cold",
         "archive -> features, warm (cached)",
@@ -107,12 +112,7 @@ def test_benchmark_sweep_rows_with_their_floor(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {
-        cells[0]: cells[1:]
-        for line in result.stdout.splitlines()
-        if line.startswith("| ")
-        for cells in [[c.strip() for c in line.strip("|").split("|")]]
-    }
+    rows = table_rows(result.stdout)
     sweeps = [
         "six-variant sweep, one process, one run after another (whole process, median)",
         "six-variant sweep, joblib, 2 jobs x 1 thread (whole process, median)",

@@ -104,7 +104,8 @@ def child_epochs(overrides: list[str], epochs: int, rounds: int = 4) -> dict:
     warnings.filterwarnings("ignore")  # Lightning's tips, once per fit
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     scratch = Path(tempfile.mkdtemp(prefix="overfit_epochs_"))
-    cfg = compose([f"trainer.max_epochs={epochs}", f"paths.output_dir={scratch}", *overrides])
+    base = [f"trainer.max_epochs={epochs}", f"paths.output_dir={scratch}", "trainer.enable_progress_bar=false"]
+    cfg = compose(base + overrides)  # no bar, as in benchmark.py's train.py runs
     datamodule = _datamodule(cfg)
     lightning, plain = [], []
     for round_ in range(rounds + 1):  # round 0 warms both up and is dropped

@@ -101,7 +101,7 @@ def child_epochs(overrides: list[str], epochs: int, rounds: int = 4) -> dict:
     import logging
     import warnings
 
-    warnings.filterwarnings("ignore")  # Lightning's tips, once per fit
+    warnings.filterwarnings("ignore")  # Lightning's warnings, repeated by every fit of the rounds
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     scratch = Path(tempfile.mkdtemp(prefix="overfit_epochs_"))
     base = [f"trainer.max_epochs={epochs}", f"paths.output_dir={scratch}", "trainer.enable_progress_bar=false"]
@@ -181,7 +181,7 @@ def child_phases(overrides: list[str], epochs: int) -> dict:
 
             setattr(owner, leaf, timed)
     imported = time.perf_counter()
-    sys.argv = ["train.py", "-m", "model=baseline,small,big,l2,dropout,early_stopping", "seed=0"]
+    sys.argv = ["train.py", "-m", f"model={','.join(SIX)}", "seed=0"]
     sys.argv += [f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false", *overrides]
     try:
         runpy.run_path(str(REPO / "train.py"), run_name="__main__")

@@ -8,10 +8,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from bench_overhead import SIX
 from bench_table import load, run
 
 BENCHMARK = str(Path(__file__).resolve().with_name("benchmark.py"))
-SIX = "baseline,small,big,l2,dropout,early_stopping"
 # The two ways to run the sweep on one machine: one process, runs one after another (the default launcher), or
 # joblib, two processes at once with one torch thread each (cpu_threads=1: two jobs of two threads on two cores
 # would fight over them).
@@ -49,7 +49,7 @@ def sweep_rows(args, workdir: Path, epochs: int, scale: float, target_s: float) 
         walls, fits = [], []
         for repeat in range(args.repeats):
             log_dir = workdir / f"sweep_{len(rows)}_{repeat}"
-            cmd = [sys.executable, "train.py", "-m", f"model={SIX}", "seed=0", f"trainer.max_epochs={epochs}"]
+            cmd = [sys.executable, "train.py", "-m", f"model={','.join(SIX)}", "seed=0", f"trainer.max_epochs={epochs}"]
             cmd += [
                 f"paths.log_dir={log_dir}",
                 f"paths.data_dir={workdir / 'data'}",

@@ -42,7 +42,6 @@ from bench_loops import CHILDREN
 from bench_sweep import epoch_ratio_rows, sweep_rows
 from bench_table import load, machine, print_table, run
 
-REPO = Path(__file__).resolve().parents[1]
 # The targets, and a faithful re-run of the Keras notebook on the same 2-core machine, for scale.
 TARGETS = {"cold_s": 15.0, "warm_s": 2.0, "rss_gb": 2.0, "train_s": {"baseline": 5.0, "big": 15.0}}
 TARGETS |= {"fit_over_plain": 1.3, "sweep_s": 25.0}

@@ -4,25 +4,36 @@ inside a trial. Search spaces, pruner choices and bad search settings as one err
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import hydra
 import lightning as L
 import matplotlib.image
 import optuna
 import pytest
 import yaml
-from conftest import REPO
+from conftest import CONF, REPO
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from test_compare import run_py, sweep_overrides
 from test_sweeps import DDP_CPU, PROBE, trial_dirs
+
+from overfit import rundir
+from overfit.cli import accept_null_groups, run_hydra_main, run_task
+from overfit.train import train
 
 SEARCH = ["train.py", "-m", "hparams_search=optuna"]
 PARAMS = {"model.optimizer.lr", "model.optimizer.weight_decay", "model.dropout", "model.hidden"}
@@ -33,6 +44,39 @@ def journal(tmp_path: Path, name: str = "overfit_imdb") -> optuna.storages.Journ
     path = tmp_path / "logs" / "optuna" / f"{name}.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")
+def _train_main(cfg):  # train.py's main(), with an absolute config path (a test module is not a script)
+    return run_task(train, cfg, script=str(REPO / "train.py"))
+
+
+def search_in_process(*args: str) -> subprocess.CompletedProcess:
+    """`python train.py <args>` in this process, as run_py runs it in a new one (returncode, stdout, stderr), in a
+    second where a process takes ~15 (imports, plugin scan). Hydra's job logging, its singletons, argv, the run dir
+    claims and the environment (HYDRA_FULL_ERROR, PL_GLOBAL_SEED) are put back afterwards."""
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = sys.argv, list(root.handlers), root.level, dict(os.environ), HydraConfig.instance().cfg
+    code = 0
+    try:
+        sys.argv = accept_null_groups([str(REPO / "train.py"), *args, "hydra.job.name=train"], CONF)
+        rundir.forget_claims()
+        GlobalHydra.instance().clear()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run_hydra_main(_train_main, CONF, "train")
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[1]:
+                handler.close()
+        sys.argv, root.handlers[:], root.level = saved[0], saved[1], saved[2]
+        os.environ.clear()
+        os.environ.update(saved[3])
+        HydraConfig.instance().cfg = saved[4]  # else later runs in this process would think they are in a sweep
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess(["train.py", *args], code, out.getvalue(), err.getvalue())
 
 
 def popen(*args: str) -> subprocess.Popen:
@@ -75,14 +119,14 @@ class Rendezvous(L.Callback):
 
 
 def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_trial(tiny_archive, tmp_path):
-    args = [*SEARCH, *sweep_overrides(tiny_archive, tmp_path)]
+    args = [*SEARCH[1:], *sweep_overrides(tiny_archive, tmp_path)]
     sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"  # one dir per study, whichever command ran the trials
-    first = run_py(*args, "hydra.sweeper.n_trials=2")
+    first = search_in_process(*args, "hydra.sweeper.n_trials=2")
     assert first.returncode == 0, first.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert f"best parameters: {sweep / 'optimization_results.yaml'}" in first.stdout
-    again = run_py(*args, "hydra.sweeper.n_trials=3")  # the same study, one trial more
+    again = search_in_process(*args, "hydra.sweeper.n_trials=3")  # the same study, one trial more
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
     assert [t.number for t in study.trials] == [0, 1, 2] and all(t.state == TrialState.COMPLETE for t in study.trials)
@@ -103,20 +147,15 @@ def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_
         (str(t.number), "COMPLETE", t.user_attrs["run_dir"]) for t in study.trials
     ]
     # other settings under the same study name would mix incomparable trials: one line, nothing run
-    other = run_py(*args, "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
+    other = search_in_process(*args, "hydra.sweeper.n_trials=4", "trainer.max_epochs=2")
     assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr[-3000:]
     assert other.stderr.startswith("error: study overfit_imdb in ") and "hydra.sweeper.study_name=" in other.stderr
     assert len(optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path)).trials) == 3
-    # the printed command re-runs the best trial as a plain run, to the same validation accuracy
-    command = best["command"].split(" ", 1)[1]
-    rerun = subprocess.run(
-        f"{sys.executable} {command} paths.output_dir={tmp_path / 'rerun'}",
-        shell=True,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # the printed command re-runs the best trial as a plain run, to the same validation accuracy (of the same
+    # kept weights: test_search_objective.py)
+    words = shlex.split(best["command"])
+    assert words[:2] == ["python", os.path.relpath(REPO / "train.py")]
+    rerun = search_in_process(*words[2:], f"hydra.run.dir={tmp_path / 'rerun'}")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     record = json.loads((tmp_path / "rerun" / "metrics.json").read_text())
     assert record["metrics"]["val/acc_best"] == pytest.approx(best["best_value"])
@@ -161,8 +200,8 @@ def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tm
     }
     study.enqueue_trial(good)
     study.enqueue_trial({**good, "model.optimizer.lr": 1e-4, "model.dropout": 0.6, "model.hidden": "[16,16]"})
-    result = run_py(
-        *SEARCH,
+    result = search_in_process(
+        *SEARCH[1:],
         *sweep_overrides(tiny_archive, tmp_path),
         "trainer.max_epochs=6",
         "hydra.sweeper.n_trials=2",

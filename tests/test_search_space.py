@@ -4,8 +4,8 @@ choice, tags), the pruner choices, and bad spaces or settings refused in one err
 from __future__ import annotations
 
 import pytest
-from test_compare import run_py, sweep_overrides
-from test_search import SEARCH
+from test_compare import sweep_overrides
+from test_search import SEARCH, search_in_process
 
 from overfit.search_space import SearchError, make_pruner, parse_space
 
@@ -72,7 +72,7 @@ def test_search_space_forms_and_pruner_choices():
     ],
 )
 def test_bad_search_settings_fail_in_one_line_before_any_trial(tiny_archive, tmp_path, args, says):
-    result = run_py(*SEARCH, *sweep_overrides(tiny_archive, tmp_path), *args)
+    result = search_in_process(*SEARCH[1:], *sweep_overrides(tiny_archive, tmp_path), *args)
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr

@@ -8,9 +8,11 @@ loses only its trial in progress (marked FAIL, `lost`), and running the command 
 Asks are serialized by a lock file beside a journal storage, so workers never overshoot n_trials (with
 an RDB they can, by at most workers - 1); heartbeats, lost trials and that lock: search_workers.py.
 
-Pruning: each trial's `ReportToTrial` callback reports val/acc to its trial after every validation epoch and,
-when the study's pruner says so, stops the run after that epoch. The run still finishes as a run (test, summary,
-metrics.json); the worker then records the trial as PRUNED. Under DDP only rank 0 talks to the study.
+A trial is scored by the weights it keeps and tests (search_objective.py): it keeps its best epoch by val/acc
+and reports val/acc_best, that epoch's val/acc. Pruning: each trial's `ReportToTrial` callback reports the same
+metric to its trial after every validation epoch and, when the study's pruner says so, stops the run after that
+epoch. The run still finishes as a run (test, summary, metrics.json); the worker then records the trial as
+PRUNED. Under DDP only rank 0 talks to the study.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from overfit import search_objective
 from overfit.search_space import (
     SearchError,
     build,
@@ -80,7 +83,7 @@ class Search:
         self.study_name = str(s["study_name"])
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.study_name):
             raise SearchError(f"hydra.sweeper.study_name={self.study_name}: use letters, digits, _ . - only")
-        for key in ("n_trials", "n_jobs", "heartbeat_s"):
+        for key in ("n_trials", "n_jobs", "heartbeat_s", "importance_min_trials"):
             if not (isinstance(s[key], int) and s[key] >= 1):
                 raise SearchError(f"hydra.sweeper.{key}={s[key]}: must be an integer >= 1")
         if s["direction"] not in ("maximize", "minimize"):
@@ -101,6 +104,7 @@ class Search:
             ):
                 raise SearchError(f"search space {key}: no such key in the config (a typo? +{key} adds one)")
         self.fixed = list(fixed.values())
+        self.objective = search_objective.check(self.config)  # what the trials report is what they keep
         self.fingerprint = sorted(arguments)
         sweep_dir = OmegaConf.select(self.config, "hydra.sweep.dir")
         self.storage = storage_url(str(s.get("storage") or Path(sweep_dir) / "optuna.journal"))

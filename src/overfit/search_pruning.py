@@ -1,7 +1,9 @@
 """Pruning inside a trial: the Lightning callback that reports to the run's Optuna trial.
 
 conf/hparams_search/optuna.yaml adds it as callbacks.optuna_pruning, with `trial: ${optuna_trial}` (which study,
-storage and trial number this run is; the sweeper sets them for each trial, null outside a search).
+storage and trial number this run is; the sweeper sets them for each trial, null outside a search) and
+`monitor: ${optimized_metric}`: a trial is pruned on the number it is scored by (val/acc_best, the best val/acc
+so far, whose epoch the trial keeps), so its last report is its value (search_objective.py checks the two agree).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class ReportToTrial(L.Callback):
     DDP: rank 0 alone reads and writes the study; its decision is broadcast so every rank stops together.
     """
 
-    def __init__(self, monitor: str = "val/acc", trial: Any = None):
+    def __init__(self, monitor: str = "val/acc_best", trial: Any = None):
         self.monitor = monitor
         self.where = dict(plain(trial)) if trial is not None and trial.get("number") is not None else None
         self.trial = None

@@ -1,9 +1,11 @@
 """What a search leaves for people, in the sweep dir (logs/optuna/<study>/ by default), rewritten by each worker
 at its end from the whole study:
 
-    optimization_results.yaml   best value, parameters, trial, run dir and the command that re-runs it; counts
+    optimization_results.yaml   best value (and what it measures), parameters, trial, run dir and the command
+                                that re-runs it (keeping the same weights: search_objective.py); counts
     trials.csv                  one row per trial: number, state, value, pruned_at_epoch, duration, params, run dir
-    optuna_history.png, optuna_intermediate_values.png, optuna_importance.png   (hydra.sweeper.plots=true)
+    optuna_history.png, optuna_intermediate_values.png, optuna_importance.png   (hydra.sweeper.plots=true;
+                                importance from hydra.sweeper.importance_min_trials complete trials on)
 
 Workers sharing the sweep dir each rewrite these files: every one is written atomically (overfit.atomic), so
 readers never see half of one.
@@ -25,7 +27,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from overfit import atomic
+from overfit import atomic, search_objective
 
 log = logging.getLogger("overfit")
 FIGURES = {
@@ -36,11 +38,13 @@ FIGURES = {
 
 
 def rerun_command(search: Any, params: dict) -> str:
-    """A plain run (no search) of these parameters, with the search's other overrides."""
+    """A plain run (no search) of these parameters, with the search's other overrides; it keeps and tests the
+    weights a trial keeps (its best epoch by val/acc), so it reproduces the trial's value and test metrics."""
     fixed = [line for line in search.fixed if not line.startswith("hparams_search=")]
     variant = OmegaConf.select(search.config, "model.variant")
     sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
     words = ["python", os.path.relpath(sys.argv[0]) if sys.argv[0] else "train.py", *fixed]
+    words += search_objective.rerun_overrides(search.config, fixed)
     words += [f"model.variant={variant}"] if variant else []
     return " ".join(shlex.quote(w) for w in words + sampled)
 
@@ -69,16 +73,19 @@ def write_results(search: Any, study: Any) -> Path:
         "direction": study.direction.name.lower(),
         "trials": counts,
         "best_value": best.value if best else None,
+        "objective": getattr(search, "objective", None),  # what best_value measures: the weights a trial tests
         "best_params": dict(best.params) if best else {},
         "best_trial": best.number if best else None,
         "best_run_dir": best.user_attrs.get("run_dir") if best else None,
         "command": rerun_command(search, best.params) if best else None,
         "epochs_saved_by_pruning": epochs_saved(search, trials),
         "figures": [],
+        "figures_not_drawn": {},
     }
     write_trials_csv(out / "trials.csv", trials)
     if search.settings.get("plots") and complete:
-        results["figures"] = plot(study, out)
+        floor = int(search.settings.get("importance_min_trials", 10))
+        results["figures"], results["figures_not_drawn"] = plot(study, out, len(complete), floor)
     atomic.write_text(out / "optimization_results.yaml", yaml.safe_dump(results, sort_keys=False, width=100_000))
     if best:
         log.info(
@@ -120,7 +127,21 @@ def write_trials_csv(path: Path, trials: list) -> None:
     atomic.write_text(path, text.getvalue())
 
 
-def plot(study: Any, out: Path) -> list[str]:
+def plot(study: Any, out: Path, complete: int, importance_min_trials: int) -> tuple[list[str], dict[str, str]]:
+    """The figures drawn, and {figure: why not} for those that are not.
+
+    Parameter importance (a random forest fitted to the complete trials) from a handful of trials is noise that
+    looks like a finding: below `importance_min_trials` it is not drawn, and a line says so. A figure left from
+    an earlier draw is removed then, so the folder never shows one the results file does not list."""
+    skipped = {}
+    if complete < importance_min_trials:
+        name = "optuna_importance.png"
+        skipped[name] = (
+            f"{complete} complete trial{'s' * (complete != 1)}; parameter importance needs at least "
+            f"{importance_min_trials} (hydra.sweeper.importance_min_trials)"
+        )
+        (out / name).unlink(missing_ok=True)
+        log.info(f"optuna: {name} not drawn: {skipped[name]}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,6 +151,8 @@ def plot(study: Any, out: Path) -> list[str]:
 
     written = []
     for name, function in FIGURES.items():
+        if name in skipped:
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
@@ -143,5 +166,6 @@ def plot(study: Any, out: Path) -> list[str]:
                 plt.close(fig)
             written.append(name)
         except (ValueError, RuntimeError, optuna.exceptions.OptunaError) as err:  # e.g. too few trials
-            log.info(f"optuna: {name} skipped ({' '.join(str(err).split())[:200]})")
-    return written
+            skipped[name] = " ".join(str(err).split())[:200]
+            log.info(f"optuna: {name} skipped ({skipped[name]})")
+    return written, skipped

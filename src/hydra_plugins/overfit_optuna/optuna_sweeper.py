@@ -48,6 +48,7 @@ class OverfitOptunaSweeperConf:
     max_failure_rate: float = 0.0  # failed trials / trials this worker ran, above which the worker stops
     heartbeat_s: int = 60  # a RUNNING trial whose worker has not written for 5x this long counts as lost
     plots: bool = True  # optimization history, intermediate values, parameter importances (PNG)
+    importance_min_trials: int = 10  # parameter importances only from this many complete trials on (else: noise)
     params: Any | None = None  # the search space: {key: "interval(..)" | "tag(log, interval(..))" | "choice(..)"}
 
 

@@ -6,8 +6,10 @@
   the grid an experiment= sets in hydra.sweeper.params) is composed once per value of each swept config group,
   other swept keys at their first value. `x=...` (a placeholder value) only checks that x exists;
 - predict.py: its own main() with the checkpoint loading stubbed out (unknown settings are refused there);
-- an argparse script: its own main() with ArgumentParser.parse_args stopped right after parsing, so nothing
-  runs; a positional `overrides` (benchmark.py, bench_threads.py) is composed against train.py's config.
+- an argparse script, or `python -m <package of this repository>` (`python -m benchmarks ...`: the package's
+  __main__, imported as a module of its package): its own main() with ArgumentParser.parse_args stopped right
+  after parsing, so nothing runs; a positional `overrides` (python -m benchmarks, its `threads` and
+  `factorization`) is composed against train.py's config.
 """
 
 from __future__ import annotations
@@ -204,16 +206,32 @@ def run_main(cmd: Command, main, args: list[str]):
     return None, result, stderr.getvalue()
 
 
-def check_argparse(cmd: Command, script: Path) -> None:
-    module = load_script(script)
+def load_module(cmd: Command, name: str):
+    """What `python -m <name>` runs, imported and not run: the module, or a package's __main__ (its relative
+    imports work, as they do under -m; the repository root is on sys.path through pyproject's pytest pythonpath)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        cmd.fail(f"python -m {name}: {name} does not exist")
+    if spec.submodule_search_locations is not None:  # a package: python -m runs its __main__
+        if importlib.util.find_spec(f"{name}.__main__") is None:
+            cmd.fail(f"python -m {name}: the package has no __main__.py")
+        name = f"{name}.__main__"
+    return importlib.import_module(name)
+
+
+def check_argparse(cmd: Command, module) -> None:
+    name = f"python {cmd.script}" if cmd.script.startswith("-m ") else cmd.script
     if not callable(getattr(module, "main", None)):
-        cmd.fail(f"{cmd.script} has no main() to check its command line with")
+        cmd.fail(f"{name} has no main() to check its command line with")
     namespace, code, stderr = run_main(cmd, module.main, list(cmd.args))
     if namespace is None:
         if code == 0 and {"-h", "--help"} & set(cmd.args):
             return
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"main() returned {code!r} before parsing"
-        cmd.fail(f"{cmd.script}'s argument parser refuses it: {last}")
+        cmd.fail(f"{name}'s argument parser refuses it: {last}")
     overrides = getattr(namespace, "overrides", None)
     if isinstance(overrides, list) and overrides:  # benchmark.py & co: Hydra overrides for train.py
         sub = Command(cmd.doc, cmd.line, cmd.text, "train.py", tuple(overrides))
@@ -238,6 +256,9 @@ def check_predict(cmd: Command, script: Path) -> None:
 
 
 def check_command(cmd: Command) -> None:
+    if cmd.script.startswith("-m "):
+        check_argparse(cmd, load_module(cmd, cmd.script[3:]))
+        return
     script = REPO / cmd.script
     if not script.is_file():
         cmd.fail(f"{cmd.script} does not exist")
@@ -247,4 +268,4 @@ def check_command(cmd: Command) -> None:
     elif script.name == "predict.py" and script.parent == REPO:
         check_predict(cmd, script)
     else:
-        check_argparse(cmd, script)
+        check_argparse(cmd, load_script(script))

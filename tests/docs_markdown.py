@@ -1,8 +1,9 @@
 """The commands and links written in README.md and docs/**/*.md, read out of the markdown (test_docs.py checks them).
 
-Commands: each `python train.py|eval.py|predict.py|scripts/<x>.py ...` in a fenced code block or an inline code
-span (shell lines split at ; & && | ||, `\\` continuations joined, `# comments` dropped, `<placeholder>` kept as
-a word; ```text blocks are output and left out), as a `Command` that knows where it was written.
+Commands: each `python train.py|eval.py|predict.py|scripts/<x>.py ...` and `python -m <package of this repository>
+...` (`python -m benchmarks ...`, as script `-m benchmarks`) in a fenced code block or an inline code span (shell
+lines split at ; & && | ||, `\\` continuations joined, `# comments` dropped, `<placeholder>` kept as a word;
+```text blocks are output and left out), as a `Command` that knows where it was written.
 
 Links: every `[..](target)`, `![..](target)`, `[ref]: target` and src/href= outside code; `broken_link` says why
 one does not resolve to a file relative to the page, or `page.md#anchor` and `#anchor` name no heading (GitHub's
@@ -31,7 +32,7 @@ class Command:
     doc: Path
     line: int
     text: str  # as written (one logical line)
-    script: str  # train.py, scripts/results.py, ...
+    script: str  # train.py, scripts/results.py, ..., or `-m benchmarks` for `python -m benchmarks`
     args: tuple[str, ...]
 
     @property
@@ -99,17 +100,24 @@ def shell_words(line: str) -> list[str]:
         return []
 
 
+def ours(module: str) -> bool:
+    """A module of a package at this repository's root (benchmarks), not an installed tool (pytest, venv)."""
+    return (REPO / module.split(".")[0] / "__init__.py").is_file()
+
+
 def commands_in(line: str) -> list[tuple[str, tuple[str, ...]]]:
     """[(script, args)] of every `python <entry point> ...` in one shell line (also inside a quoted argument,
-    as in `sbatch --wrap "python train.py ..."`)."""
+    as in `sbatch --wrap "python train.py ..."`); `python -m <our module> ...` as ("-m <module>", args)."""
     words, found, i = shell_words(line), [], 0
     while i < len(words):
         word = words[i]
-        if PYTHON.match(word) and i + 1 < len(words) and words[i + 1].endswith(".py"):
-            script, j = words[i + 1], i + 2
+        module = i + 2 < len(words) and words[i + 1] == "-m" and ours(words[i + 2])
+        if PYTHON.match(word) and (module or (i + 1 < len(words) and words[i + 1].endswith(".py"))):
+            script, first = (f"-m {words[i + 2]}", i + 3) if module else (words[i + 1], i + 2)
+            j = first
             while j < len(words) and words[j] not in SHELL_OPS:
                 j += 1
-            found.append((script, tuple(words[i + 2 : j])))
+            found.append((script, tuple(words[first:j])))
             i = j
             continue
         if " " in word and "python" in word:

@@ -95,7 +95,7 @@ def test_checker_accepts_good_commands(text):
         ("python predict.py file=r.txt", "missing ckpt_path"),
         ("python scripts/optim_lab.py surface=beal", "surface/beal"),
         ("python scripts/results.py --readmee x", "unrecognized arguments: --readmee"),
-        ("python scripts/benchmark.py --quick trainer.max_epoch=2", "trainer.max_epoch"),
+        ("python -m benchmarks --quick trainer.max_epoch=2", "trainer.max_epoch"),
         ("python scripts/nope.py", "does not exist"),
     ],
 )

@@ -25,7 +25,9 @@ from overfit.models.mlp import BagOfWordsMLP
 from overfit.models.sparse_linear import SparseLinear
 from overfit.train import train
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run scripts/gpu_check.py there)")
+cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (run python -m benchmarks gpu-check there)"
+)
 
 
 def test_deferred_non_finite_check_names_the_first_bad_step(train_cfg, tmp_path, monkeypatch):

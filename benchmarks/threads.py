@@ -1,8 +1,8 @@
 """cpu_threads=auto against cpu_threads=1, on an idle machine and with one core busy (a load this script starts).
 
     export OVERFIT_IMDB_ARCHIVE=/path/to/aclImdb_v1.tar.gz
-    .venv/bin/python scripts/bench_threads.py                   # big, 2 epochs, 2 repeats per cell (~3 min)
-    .venv/bin/python scripts/bench_threads.py --variant baseline --epochs 5 --repeats 3
+    .venv/bin/python -m benchmarks threads                   # big, 2 epochs, 2 repeats per cell (~3 min)
+    .venv/bin/python -m benchmarks threads --variant baseline --epochs 5 --repeats 3
 
 Each cell runs `python train.py model=<variant>` in a fresh process and reads the run's `time/train_s` (fit).
 The busy-core load is one Python process spinning on its own for exactly as long as the run, so it holds one
@@ -52,13 +52,13 @@ def fit_seconds(variant: str, epochs: int, threads: str, busy: bool, tmp: Path, 
     return record["metrics"]["time/train_s"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. data.archive=...")
     parser.add_argument("--variant", default="big")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         # one warm-up run: the features cache and the page cache are filled before anything is timed
         fit_seconds(args.variant, 1, "1", False, Path(tmp), args.overrides)
@@ -85,7 +85,3 @@ def main() -> None:
     for busy in (False, True):
         auto, one = statistics.median(cells[busy, "auto"]), statistics.median(cells[busy, "1"])
         print(f"| {'one core busy' if busy else 'idle'} | {auto:.1f} s | {one:.1f} s | {auto / one:.2f} |")
-
-
-if __name__ == "__main__":
-    main()

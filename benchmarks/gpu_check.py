@@ -1,9 +1,9 @@
-"""The GPU check: one script, at most ~5 minutes on one GPU, no network, one printed table.
+"""The GPU check: one command, at most ~5 minutes on one GPU, no network, one printed table.
 
     # on a GPU machine, from the repository root, with the archive copied beside it:
-    python scripts/gpu_check.py --archive ../shared/data/imdb/aclImdb_v1_labeled.tar.gz
-    python scripts/gpu_check.py --archive ... --wheels wheels/     # installs hydra-core etc. from local wheels first
-    python scripts/gpu_check.py --archive ... --no-gpu             # the same on CPU only (a dry run of the script)
+    python -m benchmarks gpu-check --archive ../shared/data/imdb/aclImdb_v1_labeled.tar.gz
+    python -m benchmarks gpu-check --archive ... --wheels wheels/   # installs hydra-core etc. from local wheels first
+    python -m benchmarks gpu-check --archive ... --no-gpu           # the same on CPU only (a dry run of the check)
 
 Runs, in order: the `gpu`-marked tests; the six variants for 20 epochs on the GPU and on the CPU (each a fresh
 `python train.py` process); `baseline` with its batches built on the host instead of the device
@@ -66,7 +66,8 @@ def ensure_packages(wheels: Path | None) -> None:
 
 
 def env(hide_gpu: bool = False) -> dict:
-    paths = [str(REPO / "src"), str(REPO / "scripts"), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    # src: overfit where it is not installed; the root: benchmarks, for the PeakMemory callback of train.py's runs
+    paths = [str(REPO / "src"), str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
     extra = {"PYTHONPATH": os.pathsep.join(p for p in paths if p), "PYTHONWARNINGS": "ignore"}
     return {**os.environ, **extra, **({"CUDA_VISIBLE_DEVICES": ""} if hide_gpu else {})}
 
@@ -85,7 +86,7 @@ def train(variant: str, accelerator: str, run_dir: Path, common: list[str], *ext
         f"model={variant}",
         f"trainer.accelerator={accelerator}",
         f"hydra.run.dir={run_dir}",
-        "+callbacks.gpu_memory._target_=gpu_check.PeakMemory",
+        "+callbacks.gpu_memory._target_=benchmarks.gpu_check.PeakMemory",
         *common,
         *extra,
     ]
@@ -118,14 +119,14 @@ def shared_sweep(k: int, device: str, tmp: Path, common: list[str]) -> float:
     return float("nan") if failed else time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--archive", required=True, type=Path)
     parser.add_argument("--wheels", type=Path)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=3, help="runs sharing the GPU at once (1: skip that part)")
     parser.add_argument("--no-gpu", action="store_true", help="CPU only: checks the script itself")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ensure_packages(args.wheels)
     import torch
 
@@ -225,7 +226,3 @@ def main() -> None:
         f"predict rc={predicted.returncode}, resume rc={resumed.returncode}"
     )
     print(f"gpu tests rc={tests.returncode}; whole check {time.perf_counter() - start:.0f} s; files in {tmp}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,14 +1,16 @@
-"""Where Lightning's and Hydra's share goes, measured by children of scripts/benchmark.py (`--child NAME`).
+"""Where Lightning's and Hydra's share goes, measured by children of `python -m benchmarks` (`--child NAME`).
 
 epochs      Lightning's epochs against the plain loop's, in one process, interleaved (--epoch-ratio): a
-            `train.py`-built fit and the loop with train metrics summed per step take turns, each epoch timed
-            from its first step to the end of its validation. On this shared VM single fits vary by 1.5x
-            within minutes, and Lightning's Python-heavy loop more than the plain one (it suffers more from
-            a neighbour's cache traffic), so the ratio of medians of whole fits moves with the minute; the
-            fastest epochs of each, side by side, estimate what each costs when the machine is quiet.
+            `train()`-built fit and the plain loop doing a run's duties (train metrics, scalars, checkpoints)
+            take turns, each epoch timed from its start to the next one's (checkpoint and logging included),
+            both on the one thread count train()'s policy gives the round. On this shared VM single fits vary
+            by 1.5x within minutes, and Lightning's Python-heavy loop more than the plain one (it suffers more
+            from a neighbour's cache traffic); the fastest epochs of each, side by side, estimate what each
+            costs when the machine is quiet.
 plainsweep  the six variants as plain PyTorch loops with a run's duties, one after another in one fresh
             process, test included (--sweep): the floor under `python train.py -m model=<six>`, with the
-            same imports (the model is a LightningModule), data, epochs (early stopping too) and threads.
+            same imports (the model is a LightningModule), data, epochs (early stopping too), and threads: the
+            counts the sweep's runs got when given (`threads`), else train()'s policy run by run.
 phases      `train.py -m model=<six>` in this process, each phase timed (data, Trainer, fit, test, Hydra's jobs)
 """
 
@@ -19,81 +21,63 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_loops import CHILDREN, REPO, _datamodule, child_plain, compose, train_epoch
+from .loops import CHILDREN, REPO, PlainRun, _datamodule, child_plain, compose, run_threads
 
 SIX = ("baseline", "small", "big", "l2", "dropout", "early_stopping")
 
 
-def child_plainsweep(overrides: list[str], epochs: int) -> dict:
+def child_plainsweep(overrides: list[str], epochs: int, threads: dict | None = None) -> dict:
     start = time.perf_counter()
     import lightning  # noqa: F401  (what train.py imports; the model class needs it anyway)
 
     imported = time.perf_counter()
-    runs = {v: child_plain([f"model={v}", f"trainer.max_epochs={epochs}", *overrides], epochs, True) for v in SIX}
+    runs = {
+        v: child_plain([f"model={v}", f"trainer.max_epochs={epochs}", *overrides], epochs, True, (threads or {}).get(v))
+        for v in SIX
+    }
     return {
         "imports_s": imported - start,
         "wall_s": time.perf_counter() - start,
         "fits_s": sum(r["train_s"] for r in runs.values()),
         "epochs": {v: r["epochs"] for v, r in runs.items()},
+        "threads": {v: r["threads"] for v, r in runs.items()},
     }
 
 
-def _lightning_epochs(cfg, datamodule) -> list[float]:
-    """One fit as train() builds it (callbacks, logger, checkpoints, threads); the seconds of each epoch."""
+def _lightning_epochs(cfg, datamodule, model) -> list[float]:
+    """One fit as train() builds it (callbacks, logger, checkpoints); each epoch from its start to the next's."""
     import lightning as L
     import torch
     from hydra.utils import instantiate
 
-    from overfit.threads import torch_threads
     from overfit.train import instantiate_all
 
-    seconds: list[float] = []
+    stamps: list[float] = []
 
     class EpochTimer(L.Callback):
         def on_train_epoch_start(self, trainer, module):
-            self.start = time.perf_counter()
+            stamps.append(time.perf_counter())
 
-        def on_validation_end(self, trainer, module):  # before the epoch's checkpoint, as in the plain loop
-            seconds.append(time.perf_counter() - self.start)
+        def on_train_end(self, trainer, module):  # after the last epoch's checkpoint and logging
+            stamps.append(time.perf_counter())
 
-    L.seed_everything(cfg.seed, verbose=False)
-    model = instantiate(cfg.model, **datamodule.model_kwargs)
-    torch.set_num_threads(torch_threads(cfg.get("cpu_threads"), model))
     callbacks = instantiate_all(cfg.get("callbacks")) + [EpochTimer()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")) or False)
     torch.utils.deterministic.fill_uninitialized_memory = False  # as train() sets it
     trainer.fit(model, datamodule=datamodule)
-    return seconds
+    return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
-def _plain_epochs(cfg, datamodule, epochs: int) -> list[float]:
-    """The plain loop of bench_loops (same model, optimizer, batches, threads), train metrics summed per step."""
-    import torch
-    from hydra.utils import instantiate
-
-    from overfit.models.mlp import EpochTotals
-    from overfit.threads import torch_threads
-
-    torch.manual_seed(cfg.seed)
-    model = instantiate(cfg.model, **datamodule.model_kwargs)
-    torch.set_num_threads(torch_threads(cfg.get("cpu_threads"), model))
-    optimizer, totals, val_totals = model.configure_optimizers(), EpochTotals(), EpochTotals()
-    train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
+def _plain_epochs(run: PlainRun, epochs: int) -> list[float]:
+    """The plain loop doing a run's duties (same model, optimizer, batches, threads), each epoch timed whole."""
     seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
-        train_loader.batch_sampler.set_epoch(epoch)
-        train_epoch(model, optimizer, train_loader, totals)
-        model.eval()
-        with torch.no_grad():
-            for indices, offsets, labels in val_loader:
-                logits = model(indices, offsets)
-                val_totals.update(model.loss_fn(logits, labels), logits, labels)
-        model.train()
-        for sums in (totals, val_totals):  # read as Lightning's epoch-end logging reads them
-            float(sums.compute()["loss"])
-            sums.reset()
+        stop = run.epoch(epoch)
         seconds.append(time.perf_counter() - start)
+        if stop:
+            break
+    run.close()
     return seconds
 
 
@@ -101,26 +85,37 @@ def child_epochs(overrides: list[str], epochs: int, rounds: int = 4) -> dict:
     import logging
     import warnings
 
+    import lightning as L
+    from hydra.utils import instantiate
+
     warnings.filterwarnings("ignore")  # Lightning's warnings, repeated by every fit of the rounds
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     scratch = Path(tempfile.mkdtemp(prefix="overfit_epochs_"))
     base = [f"trainer.max_epochs={epochs}", f"paths.output_dir={scratch}", "trainer.enable_progress_bar=false"]
     cfg = compose(base + overrides)  # no bar, as in benchmark.py's train.py runs
     datamodule = _datamodule(cfg)
-    lightning, plain = [], []
+    lightning, plain, threads = [], [], []
     for round_ in range(rounds + 1):  # round 0 warms both up and is dropped
         cfg.paths.output_dir = str(scratch / f"fit_{round_}")
-        fit, loop = _lightning_epochs(cfg, datamodule), _plain_epochs(cfg, datamodule, epochs)
+        L.seed_everything(cfg.seed, verbose=False)
+        model = instantiate(cfg.model, **datamodule.model_kwargs)
+        # one decision of train()'s policy for both sides of the round: auto samples the idle cores, and two
+        # samples a second apart may differ; a side on another thread count would measure the load, not the loop
+        with run_threads(cfg, model) as count:
+            fit = _lightning_epochs(cfg, datamodule, model)
+            loop = _plain_epochs(PlainRun(cfg, datamodule, duties=True), epochs)
         if round_:
             skip = 1 if epochs > 1 else 0  # each fit's first epoch pays first-touch costs
             lightning += fit[skip:]
             plain += loop[skip:]
+            threads.append(count)
 
     def quantile(xs: list[float], q: float) -> float:
         return sorted(xs)[round(q * (len(xs) - 1))]
 
     return {
-        "epochs_timed": len(lightning),
+        "epochs_timed": min(len(lightning), len(plain)),
+        "threads": sorted(set(threads)),
         **{f"lightning_{k}_s": f(lightning) for k, f in (("min", min), ("median", statistics.median))},
         **{f"plain_{k}_s": f(plain) for k, f in (("min", min), ("median", statistics.median))},
         "lightning_p25_s": quantile(lightning, 0.25),

@@ -1,7 +1,7 @@
 """How much does Lightning cost on top of a plain PyTorch loop? Iris, rank 2, SGD lr 0.01, 1000 full-batch steps.
 
-    .venv/bin/python scripts/bench_factorization.py                 # 3 repeats, best time of each
-    .venv/bin/python scripts/bench_factorization.py --steps 2000 --repeats 5 model.rank=1
+    .venv/bin/python -m benchmarks factorization                 # 3 repeats, best time of each
+    .venv/bin/python -m benchmarks factorization --steps 2000 --repeats 5 model.rank=1
 
 The Lightning side is built from the real config (`experiment=factorization`: same trainer flags, callbacks,
 TensorBoard logger and checkpoint as `python train.py experiment=factorization`), written to a temporary dir.
@@ -53,12 +53,14 @@ def lightning_fit(cfg) -> tuple[float, float, float]:
     return time.perf_counter() - start, float(trainer.callback_metrics["train/loss"]), model.optimal_loss
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="alternate both sides this many times, keep the best")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.rank=1")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(
@@ -94,7 +96,3 @@ def main() -> None:
     )
     if abs(p_loss - f_loss) > 1e-4:
         raise SystemExit("the two final losses disagree")
-
-
-if __name__ == "__main__":
-    main()

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import REPO, compose_train
+from conftest import REPO, compose_train, make_imdb_archive
 from hydra.errors import ConfigCompositionException, OverrideParseException
 
 from overfit.cli import explain_config_error
@@ -92,17 +92,22 @@ def test_eval_batch_size_changes_no_metric(train_cfg, tmp_path):
 
 
 class CrashAtEpoch(L.Callback):
-    """Simulates a crash (power cut, preemption) at the start of an epoch."""
+    """Simulates a crash (power cut, preemption) at the start of an epoch, while `armed`.
+
+    The callback is part of the run's config, which its checkpoints record and a resume restores (a resume may
+    not drop it: tests/test_resume_same_run.py); the crash itself is an outside event, so it is disarmed apart."""
+
+    armed = True
 
     def __init__(self, epoch: int):
         self.epoch = epoch
 
     def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
+        if CrashAtEpoch.armed and trainer.current_epoch == self.epoch:
             raise RuntimeError("simulated crash")
 
 
-def test_resume_after_crash_matches_uninterrupted_run(train_cfg, tmp_path):
+def test_resume_after_crash_matches_uninterrupted_run(train_cfg, tmp_path, monkeypatch):
     straight = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'straight'}", epochs=4)
     train(straight)
 
@@ -118,7 +123,15 @@ def test_resume_after_crash_matches_uninterrupted_run(train_cfg, tmp_path):
     last = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1  # epochs 0 and 1 done
 
-    resumed = train_cfg("model=dropout", f"paths.output_dir={tmp_path / 'resumed'}", f"ckpt_path={last}", epochs=4)
+    resumed = train_cfg(
+        "model=dropout",
+        f"paths.output_dir={tmp_path / 'resumed'}",
+        f"ckpt_path={last}",
+        "+callbacks.crash._target_=test_train.CrashAtEpoch",
+        "+callbacks.crash.epoch=2",
+        epochs=4,
+    )
+    monkeypatch.setattr(CrashAtEpoch, "armed", False)
     train(resumed)
     a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
     b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
@@ -325,8 +338,15 @@ def test_resume_with_other_vocabulary_is_refused_in_one_line(train_cfg, tmp_path
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     # epochs=2: resuming a finished 1-epoch run would just say so (tests/test_faults_runs.py)
     other = train_cfg(f"paths.output_dir={tmp_path / 'other'}", "data.vocab_size=30", f"ckpt_path={last}", epochs=2)
+    with pytest.raises(OverfitError, match="data.vocab_size=30: the run was started with data.vocab_size=50"):
+        train(other)  # refused from the checkpoint's record, before the data
+    # Another archive (where the run reads its data may change on resume) gives other words: refused once read.
+    archive = make_imdb_archive(tmp_path / "other_archive.tar.gz", seed=7)
+    moved = train_cfg(
+        f"paths.output_dir={tmp_path / 'moved'}", f"data.archive={archive}", f"ckpt_path={last}", epochs=2
+    )
     with pytest.raises(OverfitError, match="vocabulary") as err:
-        train(other)
+        train(moved)
     assert "\n" not in str(err.value)
 
 

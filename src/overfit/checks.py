@@ -1,16 +1,20 @@
 """Config checks that run before any data work: each bad setting is one line naming it and the fix.
 
-check_config(cfg)   # train() calls this first; model-specific checks live with the model (check_config)
+check_setting_types(cfg)   # overfit.cli.call_task calls this before the task: a value of the wrong type
+check_config(cfg)          # train() calls this first; model-specific checks live with the model (check_config)
 """
 
 from __future__ import annotations
 
+import collections.abc
 import os
 import tempfile
+import types
+import typing
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class
+from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, OmegaConf
 
 from overfit.data.batches import check_global_batch
@@ -132,3 +136,105 @@ def check_writable(key: str, directory: str | None) -> None:
             f"{key}={directory}: not a writable directory ({err.strerror}); "
             "point it (or paths.log_dir) somewhere writable"
         ) from None
+
+
+# What a setting's default admits (by its kind); a str or null default admits anything (a name or a path may be
+# spelt like a number: paths.log_dir=2024), so does a null given for a setting that declares no type.
+ADMITS = {"int": {"int"}, "float": {"int", "float"}, "bool": {"bool"}, "list": {"list"}, "dict": {"dict"}}
+EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "list": "a list", "dict": "a mapping"}
+_defaults: dict[tuple, DictConfig] = {}  # (config name, group choices) -> the composed defaults, per process
+
+
+def kind(value) -> str:
+    """null, bool, int, float, str, list, dict or other: a value as a setting's type sees it (bool before int)."""
+    for name, types_ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if isinstance(value, types_):
+            return name
+    if value is None:
+        return "null"
+    if OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
+        return "list"
+    return "dict" if OmegaConf.is_dict(value) or isinstance(value, dict) else "other"
+
+
+def check_setting_types(cfg: DictConfig) -> None:
+    """`trainer.max_epochs=abc` and the like: one line naming the setting, the value and the type its default has,
+    instead of a TypeError deep inside (or a silent wrong run). Checks each override of this job (the command line's,
+    a sweep's) against the config composed with the same group choices and no values; a type that the setting's
+    `_target_` declares for it is admitted too (trainer.devices=auto, data.sha256=<one checksum>)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():  # train(cfg) called directly: no command line
+        return
+    hc = HydraConfig.get()
+    groups, values = [], {}
+    for override in hc.overrides.task:
+        key, sep, text = override.partition("=")
+        plain = key.lstrip("+~")
+        if plain in hc.runtime.choices:
+            groups.append(override)
+        elif sep and not key.startswith("~") and (key.startswith("++") or not key.startswith("+")):
+            values[plain] = text  # the last one given wins, as in Hydra; +key=...: a new key, no default to compare
+    if not values or not GlobalHydra.instance().is_initialized():  # nothing to check, or no conf/ to compose
+        return
+    sources = tuple(source.path for source in hc.runtime.config_sources)
+    groups = [g for g in groups if not g.lstrip("+~").startswith("hydra")]  # Hydra's own: no task setting in them
+    defaults = _composed_defaults(hc.job.config_name, groups, sources)
+    for key, text in values.items():
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(defaults, parent) if parent else defaults
+        if not OmegaConf.is_dict(node) or leaf not in node or OmegaConf.is_interpolation(node, leaf):
+            continue  # new (+key), or the default's type is what it resolves to (paths)
+        default, given = node[leaf], OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        if kind(default) not in ADMITS or kind(given) in ADMITS[kind(default)]:
+            continue
+        declared = _declared_kinds(node, leaf)
+        if kind(given) in declared or "any" in declared or (kind(given) == "null" and declared == {"unknown"}):
+            continue
+        shown = OmegaConf.to_container(default) if OmegaConf.is_config(default) else default
+        shown = str(shown).lower() if isinstance(shown, bool) else shown
+        raise OverfitError(f"{key}={text}: expected {EXPECTED[kind(default)]} (the default is {shown})")
+
+
+def _composed_defaults(config_name: str, groups: list[str], sources: tuple) -> DictConfig:
+    """The config of these group choices with no value overridden: one Hydra compose (what it costs: docs/faults.md),
+    once per process for the jobs of a sweep that share them (`sources`: the config dirs it was composed from)."""
+    from hydra import compose
+
+    key = (config_name, tuple(groups), sources)
+    if key not in _defaults:
+        _defaults[key] = compose(config_name, overrides=groups)
+    return _defaults[key]
+
+
+def _declared_kinds(node: DictConfig, leaf: str) -> set[str]:
+    """What the constructor or function named by the node's `_target_` declares for `leaf` ({"unknown"}: nothing)."""
+    target = node.get("_target_")
+    if not isinstance(target, str):
+        return {"unknown"}
+    try:
+        found = get_object(target)
+        hints = typing.get_type_hints(found.__init__ if isinstance(found, type) else found)
+    except Exception:  # noqa: BLE001  (no target, or annotations that do not evaluate: only the default counts)
+        return {"unknown"}
+    return _annotation_kinds(hints[leaf]) if leaf in hints else {"unknown"}
+
+
+def _annotation_kinds(hint) -> set[str]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return {"any"}
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*map(_annotation_kinds, args))
+    if origin is typing.Literal:
+        return {kind(a) for a in args}
+    simple = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str"}
+    if hint in simple:
+        return {"int", "float"} if hint is float else {simple[hint]}
+    base = origin or hint
+    if isinstance(base, type) and issubclass(base, collections.abc.Mapping):
+        return {"dict"}
+    if isinstance(base, type) and issubclass(base, (collections.abc.Sequence, collections.abc.Set)):
+        return {"list"}
+    return set()  # a type no value on a command line can be (a tensor, a callable)

@@ -22,8 +22,11 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from overfit import run_log
+from overfit.checks import check_setting_types
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.rundir import remove_refused_sweep_dirs
+from overfit.sweep_hparams import SWEEP_DEFINITION
 from overfit.sweeps import ddp_ranks_run_this_job
 
 log = logging.getLogger("overfit")
@@ -35,50 +38,62 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
     In a multirun the error is re-raised instead, so the launcher or sweeper records the failed
     job (Optuna marks the trial failed) rather than the whole sweep exiting.
     `script` is the @hydra.main file (train.py): DDP ranks of a multirun job re-run it for that
-    job alone (see overfit/sweeps.py).
+    job alone (see overfit/sweeps.py). What is printed here also goes to the run's train.log (run_log).
     """
-    try:
-        with ddp_ranks_run_this_job(script):
-            return call_task(task, cfg)
-    except OverfitError as err:
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            drop_empty_run_dir()  # the job's dir, if the job was refused before it wrote anything
+    with run_log.recorded():
+        try:
+            with ddp_ranks_run_this_job(script):
+                return call_task(task, cfg)
+        except OverfitError as err:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                run_log.record(f"error: {err}")  # the terminal gets it once the sweep ends (run_hydra_main)
+                drop_empty_run_dir()  # the job's dir, if the job was refused before it wrote anything
+                raise
+            run_log.show(f"error: {err}", error=True)
+            drop_empty_run_dir()
+            sys.exit(2)
+        except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
+            run_log.show(f"interrupted: {stop}", error=True)
+            sys.exit(stop.exit_code)
+        except KeyboardInterrupt:  # Ctrl-C before or after Lightning's own handling (data preparation, summaries)
+            run_log.show("interrupted: Ctrl-C before training started or after it ended; nothing to resume", error=True)
+            sys.exit(128 + signal.SIGINT)
+        except Exception as err:  # a crash: Python prints the traceback on the terminal; the log keeps it too
+            run_log.record(f"{type(err).__name__}: {err}", exc_info=True)
             raise
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        drop_empty_run_dir()
-        sys.exit(2)
-    except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
-        print(f"interrupted: {stop}", file=sys.stderr, flush=True)
-        sys.exit(stop.exit_code)
-    except KeyboardInterrupt:  # Ctrl-C before or after Lightning's own handling (data preparation, summaries)
-        print(
-            "interrupted: Ctrl-C before training started or after it ended; nothing to resume",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(128 + signal.SIGINT)
 
 
 def call_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
     """`task(cfg)`, with an OverfitError raised in a constructor (Hydra wraps it) raised as itself.
 
-    Shared by run_task (train.py, eval.py) and overfit.run (overfit/api.py)."""
-    try:
-        return task(cfg)
-    except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors
-        if isinstance(wrapped.__cause__, OverfitError):
-            raise wrapped.__cause__ from None
-        raise
+    Shared by run_task (train.py, eval.py) and overfit.run (overfit/api.py). Every setting given a value of
+    the wrong type is refused first (checks.check_setting_types), before any data work."""
+    with run_log.recorded() as own:
+        try:
+            check_setting_types(cfg)
+            return task(cfg)
+        except InstantiationException as wrapped:  # Hydra wraps errors raised in constructors
+            if not isinstance(wrapped.__cause__, OverfitError):
+                raise
+            err = wrapped.__cause__
+        except OverfitError as refused:
+            err = refused
+        if own:  # overfit.run: the caller gets the error; the run's log keeps it (run_task records its own)
+            run_log.record(f"error: {err}")
+        raise err from None
 
 
 def drop_empty_run_dir() -> None:
-    """A run refused before it did anything leaves no directory behind (only Hydra's .hydra/ and an empty log)."""
+    """A run refused before it did anything leaves no directory behind: only Hydra's .hydra/, a log that holds
+    nothing but this run's own lines (Lightning's first ones, the error: run_log.only_this_runs) and, in a sweep's
+    first job, the sweep's HPARAMS definition (sweep_hparams.py; without it TensorBoard derives one from the runs)."""
     if not HydraConfig.initialized():
         return
     out = Path(HydraConfig.get().runtime.output_dir)
     entries = list(out.iterdir()) if out.is_dir() else []
     logs = [p for p in entries if p.suffix == ".log"]
-    if entries and all(p.name == ".hydra" or p in logs for p in entries) and all(p.stat().st_size == 0 for p in logs):
+    hydra_only = all(p.name == ".hydra" or p in logs or p.name.endswith(SWEEP_DEFINITION) for p in entries)
+    if entries and hydra_only and all(map(run_log.only_this_runs, logs)):
         shutil.rmtree(out, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from overfit import run_log
 from overfit.checkpoints import load_classifier
 from overfit.checks import check_devices
 from overfit.errors import OverfitError
@@ -36,7 +37,7 @@ def evaluate(cfg: DictConfig) -> float:
     datamodule.load_state_dict(state)  # raises if the archive gives another vocabulary
     trainer = instantiate(cfg.trainer, logger=False)
     (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    print(
+    run_log.show(
         f"== {model.hparams.variant}: {cfg.ckpt_path} ==\n"
         f"test     loss {metrics['test/loss']:.4f}  acc {metrics['test/acc']:.4f}  "
         f"({len(datamodule.datasets['test']):,} reviews)"

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from overfit import run_config
 from overfit.errors import OverfitError
 
 log = logging.getLogger("overfit")
@@ -34,6 +35,7 @@ class Candidate:
     global_step: int
     epochs_done: int  # finished epochs (Lightning's epoch_progress.completed... after the epoch-end save)
     stopped_early: bool
+    run: dict | None = None  # the run's own configuration (run_config.Recorder), None in older checkpoints
 
 
 def checkpoint_dir(cfg: DictConfig) -> Path | None:
@@ -65,7 +67,8 @@ def inspect(path: Path) -> Candidate | str:
         for k, v in ckpt.get("callbacks", {}).items()
     )
     # Saved at an epoch's end, the epoch is processed but not yet counted completed.
-    return Candidate(path, int(ckpt.get("global_step", 0)), int(progress.get("processed", 0)), stopped)
+    run = run_config.recorded(ckpt)
+    return Candidate(path, int(ckpt.get("global_step", 0)), int(progress.get("processed", 0)), stopped, run)
 
 
 def newest_intact(ckpt_dir: Path) -> tuple[Candidate | None, dict[Path, str]]:

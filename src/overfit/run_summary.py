@@ -14,7 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import atomic
+from overfit import atomic, run_log
 
 
 def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
@@ -31,27 +31,9 @@ def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) ->
     }
 
 
-def _same_overrides() -> str:
-    """This run's own command-line overrides (what a resume must repeat), hydra.* and ckpt_path left out."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return "<this run's overrides> "
-    from hydra.types import RunMode
-
-    kept = [
-        o
-        for o in HydraConfig.get().overrides.task
-        if not o.split("=", 1)[0].lstrip("+~").startswith(("hydra.", "ckpt_path"))
-    ]
-    if HydraConfig.get().mode == RunMode.MULTIRUN:  # one job of a sweep: resume it alone, not the whole sweep
-        kept.append("hydra.mode=RUN")
-    return "".join(f"{o} " for o in kept)
-
-
 def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
-    """Write <run dir>/metrics.json and print the one-screen summary. Epochs count from 1, as in the checkpoint
-    names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
+    """Write <run dir>/metrics.json and print the one-screen summary (kept in train.log too). Epochs count from 1,
+    as in the checkpoint names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
     # a kill mid-write never leaves a torn metrics.json (resume.py, results.py read it)
     atomic.write_text(out_dir / "metrics.json", json.dumps(record, indent=2))
     metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
@@ -84,9 +66,6 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
     logged = any(out_dir.glob("events.out.tfevents.*"))
     lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else "(no logger: no curves)"))
     if checkpoint is not None and checkpoint.dirpath:
-        # continue in this same dir (its curves stay one run): ckpt_path=last + this run dir
-        lines.append(
-            f"ckpts    {checkpoint.dirpath}  (resume: python train.py {_same_overrides()}ckpt_path=last "
-            f"hydra.run.dir={out_dir})"
-        )
-    print("\n".join(lines), flush=True)
+        # continue in this same dir (its curves stay one run); the checkpoints record the run's settings
+        lines.append(f"ckpts    {checkpoint.dirpath}  (resume: python train.py ckpt_path=last hydra.run.dir={out_dir})")
+    run_log.show("\n".join(lines))  # printed, and kept in the run's train.log

@@ -93,6 +93,25 @@ def remove_refused_sweep_dirs() -> None:
             entries[0].unlink()  # the directory itself goes at exit (remove_unused_claims)
 
 
+def run_name(default: str, ckpt_path: str | None) -> str:
+    """`<variant>_s<seed>` of the run a checkpoint comes from (the `run_name` resolver of conf/hydra/default.yaml): a
+    run resumed from a checkpoint alone is named after that run, not after this command's defaults (baseline_s0)."""
+    if not ckpt_path or ckpt_path == "last":
+        return default
+    try:
+        from overfit.resume import inspect, newest_intact  # torch: only when resuming from a file
+
+        found = inspect(Path(ckpt_path))
+        if isinstance(found, str):
+            found, _ = newest_intact(Path(ckpt_path).parent)
+        run = OmegaConf.create(found.run["config"])
+        return f"{run.model.variant}_s{run.seed}"
+    except Exception:  # noqa: BLE001  (only a name: train.py reports a bad checkpoint in one line later)
+        return default
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("unique_dir"):
         OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)
+    if not OmegaConf.has_resolver("run_name"):
+        OmegaConf.register_new_resolver("run_name", run_name, use_cache=True)

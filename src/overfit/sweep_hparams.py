@@ -21,6 +21,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from overfit.tracking import experiment_summary, flat_hparams, short_key
 
 log = logging.getLogger("overfit")
+SWEEP_DEFINITION = ".hparams"  # the end of its event file's name (cli.drop_empty_run_dir tells it from a run's files)
 
 
 class SweepHParams(Callback):
@@ -38,7 +39,7 @@ class SweepHParams(Callback):
                 from torch.utils.tensorboard.writer import FileWriter
 
                 summary, where = found
-                writer = FileWriter(str(where), filename_suffix=".hparams")
+                writer = FileWriter(str(where), filename_suffix=SWEEP_DEFINITION)
                 writer.add_summary(summary)
                 writer.close()
                 log.info("TensorBoard HPARAMS definition of this sweep: %s (%.1f s)", where, time.perf_counter() - t0)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
@@ -76,8 +77,8 @@ def tb_name(key: str) -> str:
     return f"{list(TITLES).index(key) if key in TITLES else 99:02d} {key}"
 
 
-def flat_hparams(cfg: DictConfig) -> dict:
-    """{config key: value}. TensorBoard takes only scalars and strings: lists become strings, optimizers their name."""
+def run_hparams(cfg: DictConfig) -> dict:
+    """{config key: value} of the HPARAMS keys, as the run's hparams.yaml holds them: optimizers by their name."""
     params = {}
     for key in HPARAM_KEYS:
         value = OmegaConf.select(cfg, key)
@@ -85,10 +86,13 @@ def flat_hparams(cfg: DictConfig) -> dict:
             continue
         if key.endswith("_target_"):
             value = str(value).rsplit(".", 1)[-1]
-        elif not isinstance(value, (int, float, str, bool)):
-            value = str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
-        params[short_key(key)] = value
+        params[short_key(key)] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
     return params
+
+
+def flat_hparams(cfg: DictConfig) -> dict:
+    """run_hparams for TensorBoard, which takes only scalars and strings: lists become strings ("[16, 16]")."""
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in run_hparams(cfg).items()}
 
 
 def trial_name(run_dir: Path) -> str:
@@ -182,13 +186,26 @@ def log_epoch(trainer: L.Trainer, stage: str, values: dict[str, float]) -> None:
         logger.log_metrics(scalars, step=step)
 
 
-def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """At the end of a run: time/train_s and val/acc_best at the last epoch, the HPARAMS session, the Keras-style
-    layout. (Lightning's `log_hyperparams(params, metrics)` would also re-log every metric at step 0.)"""
-    step = int(metrics.get("epoch", 0))  # the last epoch (logged by the model: 1-based)
-    finals = {k: metrics[k] for k in ("time/train_s", "val/acc_best") if k in metrics}
+def keep_hparams(loggers: list, cfg: DictConfig) -> None:
+    """The run's hyperparameters (run_hparams) into TensorBoardLogger's `hparams`, which Lightning writes to
+    <run dir>/hparams.yaml when fit starts if there is no such file yet: called before fit, that write is all it
+    costs. (Lightning's `log_hyperparams` would fill it too, but also write an HPARAMS session beside ours.)"""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
+            logger.hparams.update(run_hparams(cfg))
+
+
+def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> None:
+    """At the end of a run: time/train_s and val/acc_best at the last epoch, the HPARAMS session, the Keras-style
+    layout, hparams.yaml. (Lightning's `log_hyperparams(params, metrics)` would also re-log every metric at step 0.)"""
+    step = int(metrics.get("epoch", 0))  # the last epoch (logged by the model: 1-based)
+    finals = {k: metrics[k] for k in ("time/train_s", "val/acc_best") if k in metrics}
+    keep_hparams(loggers, cfg)
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            # Lightning wrote hparams.yaml when fit started ({} unless keep_hparams ran before) and never rewrites
+            # it; a resume may have changed trainer.max_epochs since. ~2 ms.
+            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
             logger.log_metrics(finals, step=step)
             writer = logger.experiment._get_file_writer()
             for summary in session_summaries(flat_hparams(cfg), trial_name(Path(logger.log_dir))):

@@ -22,14 +22,14 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import resume, rundir
+from overfit import resume, run_config, run_log, rundir
 from overfit.checkpoints import check_resumable, read_checkpoint
 from overfit.checks import check_config
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.quiet import quiet_lightning
 from overfit.run_summary import fit_record, print_summary
 from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
-from overfit.tracking import log_hparams
+from overfit.tracking import keep_hparams, log_hparams
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,15 @@ def train(cfg: DictConfig) -> float:
 
 
 def _train(cfg: DictConfig) -> float:
-    check_config(cfg)
     # ckpt_path=last (requeued jobs) or a path: the newest intact checkpoint, never a silent fresh start
     resumed_from = resume.resolve(cfg)
+    run_record = None
+    if resumed_from is not None:  # the run's own settings (seed, model, ...), not this command's defaults
+        run_record = run_config.restore(cfg, resumed_from.run, resumed_from.path)
+    check_config(cfg)
     finished = resume.finished_message(cfg, resumed_from)
     if finished:
-        print(finished, flush=True)
+        run_log.show(finished)
         rundir.discard_if_nothing_run(cfg.paths.output_dir)  # a fresh run dir for it would hold only Hydra's files
         return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
     resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
@@ -78,8 +81,10 @@ def _train(cfg: DictConfig) -> float:
     model: L.LightningModule = instantiate(cfg.model, **datamodule.model_kwargs)
     torch.set_num_threads(torch_threads(cfg.get("cpu_threads"), model))
 
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    # The run's configuration goes into each checkpoint: a resume continues this run, whatever it is given.
+    callbacks = [*instantiate_all(cfg.get("callbacks")), run_config.Recorder(run_record or run_config.record_of(cfg))]
     loggers = instantiate_all(cfg.get("logger"))
+    keep_hparams(loggers, cfg)  # hparams.yaml, written by Lightning when fit starts: an interrupted run has it too
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     # trainer.deterministic also makes torch NaN-fill every new tensor, a debugging aid against reads of
     # uninitialized memory. No op here reads any, and the fill was ~10% of a `big` epoch (its 20 MB
@@ -132,9 +137,10 @@ def _report_interrupts(trainer: L.Trainer, cfg: DictConfig, doing: str):
         ckpt_dir = resume.checkpoint_dir(cfg)
         found, _ = resume.newest_intact(ckpt_dir) if ckpt_dir else (None, {})
         out_dir = OmegaConf.select(cfg, "paths.output_dir")
+        # The checkpoint records the run's settings: the command needs none of them (run_config.restore).
         where = (
-            f"resume from {found.path.name} ({found.epochs_done} epochs done) with ckpt_path={found.path}, "
-            f"or ckpt_path=last hydra.run.dir={out_dir}"
+            f"resume from {found.path.name} ({found.epochs_done} epochs done) with: "
+            f"python train.py ckpt_path=last hydra.run.dir={out_dir}"
             if found
             else "no epoch had finished, so there is nothing to resume"
         )

@@ -77,6 +77,8 @@ def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
             "acc/val",
             "loss/train",
             "acc/train",
+            "train/acc_eval",  # the final weights on the train split, dropout off (the gap's train acc)
+            "train/loss_eval",
         } == set(acc.Tags()["scalars"])
 
 
@@ -91,7 +93,7 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
     expected = (
         [f"curves_{v}.png" for v in VARIANTS]
         + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
-        + ["train_loss_baseline_vs_big.png", "curves_pooled.png", "val_all_variants.png"]
+        + ["train_loss_baseline_vs_big.png", "curves_pooled.png", "val_all_variants.png", "remedies.png"]
     )
     assert pngs == sorted(expected)
     for name in pngs:
@@ -133,6 +135,7 @@ def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_p
         "curves_baseline.png",
         "curves_dropout.png",
         "curves_pooled.png",
+        "remedies.png",
         "val_all_variants.png",
         "val_loss_baseline_vs_dropout.png",
     ]

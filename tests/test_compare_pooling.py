@@ -37,9 +37,11 @@ def write_run(
     val_loss=(0.6, 0.5),
     train_loss=(0.5, 0.3),
     test_loss: float = 0.4,
+    train_acc_eval: float | None = -1.0,
     **extra,
 ) -> Path:
-    """A finished run: per-epoch curves, test metrics and the HPARAMS summary, as overfit.train leaves them."""
+    """A finished run: per-epoch curves, test metrics and the HPARAMS summary, as overfit.train leaves them.
+    train_acc_eval: the eval-mode train acc at the last epoch (default -1: the last train acc; None: not logged)."""
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     for epoch, (vl, va, tl, ta) in enumerate(zip(val_loss, val_acc, train_loss, train_acc)):
         step = 5 * epoch + 4
@@ -56,6 +58,8 @@ def write_run(
     for tag, value in (("test/loss", test_loss), ("test/acc", test_acc), ("epoch", len(val_loss) - 1)):
         writer.add_scalar(tag, value, step)
     writer.add_scalar("time/train_s", 1.5, 0)
+    if train_acc_eval is not None:  # at the last epoch, 1-based, as BagOfWordsMLP.on_train_end logs it
+        writer.add_scalar("train/acc_eval", train_acc[-1] if train_acc_eval == -1 else train_acc_eval, len(val_loss))
     params = {
         "model.variant": variant,
         "model.hidden": HIDDEN.get(variant, "[16, 16]"),

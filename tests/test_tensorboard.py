@@ -117,6 +117,8 @@ def test_per_epoch_scalars_are_plotted_against_the_epoch(sweep, board):
             "test/acc",
             "val/acc_best",
             "time/train_s",
+            "train/acc_eval",  # BagOfWordsMLP.on_train_end: train acc with dropout off, at the last epoch
+            "train/loss_eval",
         }, run  # no `epoch` card
         record = json.loads((sweep / run / "metrics.json").read_text())
         epochs = list(range(1, record["epochs_run"] + 1))

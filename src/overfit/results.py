@@ -2,9 +2,9 @@
 
     python scripts/results.py            # newest sweep of each study under logs/multiruns -> docs/results/
 
-docs/results/results.md gets every table; the README's marked block a compact summary of the same numbers (one
-row per variant for regularization, one short table each for more_data and capacity, the three figures) with a
-link to results.md.
+docs/results/results.md gets every table and figure; the README's marked block a compact summary of the same
+numbers (one row per variant for regularization, one short table each for more_data and capacity, each study's
+first figure) with a link to results.md.
 
 Studies are the multirun experiments (conf/experiment/): regularization (the six variants), more_data (test acc
 and gap vs data.train_size) and capacity (vs width, with and without dropout). A sweep's study is read from its
@@ -34,8 +34,8 @@ from overfit.results_tables import machine as machine
 from overfit.results_tables import readme_block, results_page
 
 STUDIES = ("regularization", "more_data", "capacity")
-FIGURES = {
-    "regularization": ["curves_pooled.png"],
+FIGURES = {  # the first of each goes into the README too
+    "regularization": ["remedies.png", "curves_pooled.png"],
     "more_data": ["test_acc_gap_vs_train_size.png"],
     "capacity": ["test_acc_gap_vs_width.png"],
 }

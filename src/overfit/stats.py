@@ -35,3 +35,16 @@ def mean_ci95(values: Iterable) -> tuple[int, float, float]:
         return 1, mean, math.nan
     s = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     return n, mean, float(stats.t.ppf(0.975, n - 1)) * s / math.sqrt(n)
+
+
+MANY_SEEDS = 5  # figures draw a t-band from this many seeds on; fewer: the seeds themselves (no band)
+
+
+def band(values: Iterable, low: float = -math.inf, high: float = math.inf) -> tuple[float, float, float] | None:
+    """(mean, lower, upper): the 95% t-interval of the finite `values`, clipped to the metric's range [low, high]
+    (an accuracy never leaves [0, 1], a loss never goes below 0); None below MANY_SEEDS values, where a t-interval
+    over a few seeds (t = 4.3 at n = 3) says little and can run far outside that range: draw the seeds instead."""
+    n, mean, half = mean_ci95(values)
+    if n < MANY_SEEDS:
+        return None
+    return mean, max(low, mean - half), min(high, mean + half)

@@ -10,8 +10,9 @@
     events.py    event files -> scalar series + HPARAMS, each record's length and CRCs checked (`Problem`s)
     runs.py      `Run` (curves per epoch, finals, HPARAMS, problems), `load_run`, `load_runs`
     labels.py    the variants' order, what a sweep varied (`swept_keys`), run and group labels
-    pooling.py   seeds pooled: mean ± 95% CI, paired differences to the baseline (`pool_runs`)
-    plots.py     the figures
+    pooling.py   seeds pooled: mean ± 95% CI, paired differences to the baseline (`pool_runs`), split seeds
+    plots.py     the per-run figures; pooled_plots.py: the seeds pooled (no band over a few seeds);
+    headline.py  remedies.png: which variant, by how much (test acc, gap, val loss; each seed drawn)
     tables.py    comparison.md/.csv, pooled.md/.csv, warnings.txt; `write_comparison` writes all of them
 
 What could not be read (a truncated or corrupted event file, a missing HPARAMS summary or test metrics) is a

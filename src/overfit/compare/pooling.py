@@ -3,10 +3,15 @@
 Runs that differ only in `seed` (every other HPARAMS key equal, `data.train_size` included) form one row of the
 pooled table: n, the seeds, and for each of test acc, test loss, best val acc, min val loss and the
 generalization gap a mean and the half-width of its 95% t-interval (`overfit.stats.mean_ci95`; n = 1: no
-interval). The gap is train acc - val acc at the last epoch that logged both (train acc is the running accuracy
-over the epoch's training batches, in training mode, i.e. with dropout on). Each non-baseline row also gets the
+interval), and the seeds' own values (`<metric>_seeds`, in seed order). The gap is train acc - val acc at the last
+epoch, train acc measured as val acc is (eval mode, dropout off: runs.py). Each non-baseline row also gets the
 paired difference test acc(variant, seed) - test acc(baseline, same seed), over the seeds both have, against the
 baseline row with the same data/trainer settings and the same swept model settings.
+
+Seeds that split (some runs sat at chance, 50% val accuracy, for CHANCE_EPOCHS epochs in a row, others did not)
+are named in `split` ("seed 0 at chance in epochs 1-8"; `diff_split`, for the paired difference, names either
+side's). Over 3 seeds a mean ± t-interval of such a two-valued outcome is no summary: the tables show the seeds'
+values instead. `at_chance` names such runs in every group that has one, split or not.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from overfit.compare.labels import REFERENCE, SEED, VARIANT, group_label, plain, sweep_order, swept_keys, variant_order
-from overfit.compare.runs import Run
+from overfit.compare.runs import Run, epoch_ranges
 from overfit.stats import mean_ci95
 
 POOLED = ("test_acc", "test_loss", "best_val_acc", "min_val_loss", "gap")  # per-run row keys pooled over seeds
+# A run at chance for this many epochs in a row is "stuck": on 500 reviews a seed may sit near 50% for an epoch or
+# two and end like the others; the seeds that end apart (small: 8 epochs; baseline on 500: 4) sit there longer.
+CHANCE_EPOCHS = 3
 
 
 @dataclass
@@ -50,7 +58,14 @@ def pool_groups(runs: list[Run], reference: str = REFERENCE, warnings: list | No
         row.update(n=len(members), seeds=seeds)
         for metric in POOLED:
             _, row[f"{metric}_mean"], row[f"{metric}_ci95"] = mean_ci95(x[metric] for x in rows)
+            row[f"{metric}_seeds"] = [x[metric] for x in rows]
         row.update(test_acc_diff_mean=math.nan, test_acc_diff_ci95=math.nan, n_paired=0, paired_seeds=[])
+        row["test_acc_diff_seeds"], row["diff_split"] = [], ""
+        stuck = [r for r in members if longest_run(r.chance_epochs) >= CHANCE_EPOCHS]
+        row["at_chance"] = "; ".join(
+            f"seed {r.seed} at chance in epochs {epoch_ranges(r.chance_epochs)}" for r in stuck
+        )
+        row["split"] = row["at_chance"] if 0 < len(stuck) < len(members) else ""
         notes = []
         repeated = sorted({str(s) for s in seeds if seeds.count(s) > 1})
         if repeated:
@@ -86,8 +101,19 @@ def pool_groups(runs: list[Run], reference: str = REFERENCE, warnings: list | No
         seeds = sorted((s for s in mine if s in theirs and len(mine[s]) == 1 == len(theirs[s])), key=str)
         diffs = [mine[s][0].finals["test/acc"] - theirs[s][0].finals["test/acc"] for s in seeds]
         n, g.row["test_acc_diff_mean"], g.row["test_acc_diff_ci95"] = mean_ci95(diffs)
-        g.row.update(n_paired=n, paired_seeds=seeds)
+        g.row.update(n_paired=n, paired_seeds=seeds, test_acc_diff_seeds=diffs)
+        # a difference splits with either side's seeds
+        g.row["diff_split"] = g.row["split"] or (refs[0].row["split"] and f"{reference}'s {refs[0].row['split']}")
     return groups, swept
+
+
+def longest_run(epochs: list[int]) -> int:
+    """The most consecutive epochs in sorted `epochs`: [1, 3, 4, 5] -> 3."""
+    best = streak = 0
+    for i, e in enumerate(epochs):
+        streak = streak + 1 if i and e == epochs[i - 1] + 1 else 1
+        best = max(best, streak)
+    return best
 
 
 def _by_seed(runs: list[Run]) -> dict:

@@ -7,6 +7,12 @@ sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stoppin
 train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
 HPARAMS definition (overfit.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
 known at the start, as with Optuna) is no run and is skipped.
+
+The generalization gap is train/acc_eval (the final weights on the train split in eval mode, dropout off: what the
+model logs at the end of fit) minus val/acc at the same epoch: like with like. The running train/acc (the epoch's
+batches, dropout on, weights still moving) is no such thing; runs from before train/acc_eval was logged fall back
+to it, with a Problem saying so. A run "at chance" sat within CHANCE_BAND of 50% val accuracy (IMDB's classes are
+balanced): `chance_epochs`; pooling.py says when that splits a group's seeds.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from overfit.errors import OverfitError
 
 CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
 EPOCH_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
-FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best")
+FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best", "train/acc_eval", "train/loss_eval")
 TESTS = ("test/loss", "test/acc")
+CHANCE, CHANCE_BAND = 0.5, 0.02  # val acc within 48-52%: the model predicts (nearly) one class for every review
 COLUMNS = (
     "run",
     "variant",
@@ -36,6 +43,7 @@ COLUMNS = (
     "final_val_loss",
     "min_val_loss",
     "gap",
+    "chance_epochs",
     "test_loss",
     "test_acc",
     "tested_epoch",
@@ -66,6 +74,7 @@ class Run:
     label: str = ""
     problems: list = field(default_factory=list)  # Problem: damaged files, missing summary or metrics
     test_epoch: int | None = None  # the epoch (1-based) whose weights were tested, if logged
+    train_eval_epoch: int | None = None  # the epoch train/acc_eval was measured at (the last one trained)
     sweep_definition: bool = False  # the dir holds only a sweep's HPARAMS definition: no run
 
     @property
@@ -86,6 +95,11 @@ class Run:
         return self.test_epoch if self.test_epoch is not None and 0 < self.test_epoch < last else None
 
     @property
+    def chance_epochs(self) -> list[int]:
+        """The epochs whose val accuracy was at chance (within CHANCE_BAND of 50%)."""
+        return sorted(e for e, v in self.curves.get("val/acc", {}).items() if abs(v - CHANCE) <= CHANCE_BAND)
+
+    @property
     def poolable(self) -> bool:
         """Enough to pool: an HPARAMS summary (what to group by) and the test metrics."""
         return bool(self.hparams) and all(t in self.finals for t in TESTS)
@@ -94,7 +108,11 @@ class Run:
         val_acc = self.curves.get("val/acc", {})
         best_epoch = max(val_acc, key=lambda e: (val_acc[e], -e)) if val_acc else None  # first epoch of the max
         val_loss, train_acc = self.curves.get("val/loss", {}), self.curves.get("train/acc", {})
-        both = set(train_acc) & set(val_acc)
+        if "train/acc_eval" in self.finals and self.train_eval_epoch in val_acc:  # like with like
+            gap = self.finals["train/acc_eval"] - val_acc[self.train_eval_epoch]
+        else:  # an older run: the running train acc (load_run flagged it)
+            both = set(train_acc) & set(val_acc)
+            gap = train_acc[max(both)] - val_acc[max(both)] if both else math.nan
         return {
             "run": self.label,
             "variant": self.variant,
@@ -104,13 +122,25 @@ class Run:
             "best_val_epoch": best_epoch,
             "final_val_loss": val_loss[max(val_loss)] if val_loss else math.nan,
             "min_val_loss": min(val_loss.values()) if val_loss else math.nan,
-            "gap": train_acc[max(both)] - val_acc[max(both)] if both else math.nan,
+            "gap": gap,
+            "chance_epochs": epoch_ranges(self.chance_epochs),
             "test_loss": self.finals.get("test/loss", math.nan),
             "test_acc": self.finals.get("test/acc", math.nan),
             "tested_epoch": self.test_epoch,
             "train_s": self.finals.get("time/train_s", math.nan),
             "problems": "; ".join(dict.fromkeys(p.short for p in self.problems)),
         }
+
+
+def epoch_ranges(epochs: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1-3, 5"."""
+    spans: list[list[int]] = []
+    for e in epochs:
+        if spans and e == spans[-1][1] + 1:
+            spans[-1][1] = e
+        else:
+            spans.append([e, e])
+    return ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
 
 
 def load_run(event_dir: Path) -> Run:
@@ -135,6 +165,8 @@ def load_run(event_dir: Path) -> Run:
     for tag in FINALS:
         if series.get(tag):
             run.finals[tag] = series[tag][-1][1]
+    if series.get("train/acc_eval"):
+        run.train_eval_epoch = series["train/acc_eval"][-1][0]
     if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
         run.test_epoch = series["test/acc"][-1][0]
     run.sweep_definition = (
@@ -160,6 +192,15 @@ def load_run(event_dir: Path) -> Run:
                     "no test metrics",
                     f"no {', '.join(missing)} (the run ended before testing?): shown as '-', "
                     "left out of the pooled table",
+                )
+            )
+        if run.curves.get("train/acc") and run.train_eval_epoch is None and not missing:  # unfinished: said
+            run.problems.append(
+                Problem(
+                    event_dir,
+                    "gap from the running train acc",
+                    "no train/acc_eval (a run from before it was logged at the end of fit): its gap is the running "
+                    "train acc (the epoch's batches, dropout on) minus val acc, not like with like",
                 )
             )
         for tag in CURVES:

@@ -9,8 +9,10 @@ import csv
 import math
 from pathlib import Path
 
+from overfit.compare.headline import plot_remedies
 from overfit.compare.labels import HIDDEN, REFERENCE, TRAIN_SIZE, VARIANTS, swept_keys
-from overfit.compare.plots import plot_all_variants, plot_pair, plot_pooled_curves, plot_run, plot_sweep
+from overfit.compare.plots import plot_all_variants, plot_pair, plot_run
+from overfit.compare.pooled_plots import plot_pooled_curves, plot_sweep
 from overfit.compare.pooling import POOLED, pool_groups
 from overfit.compare.runs import COLUMNS, Run, Runs
 
@@ -39,9 +41,12 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pm(mean: float, ci: float, n: int, sign: str = "") -> str:
+def _pm(mean: float, ci: float, n: int, sign: str = "", seeds: list | None = None) -> str:
+    """mean ± CI; `seeds` (where they split: some stuck at chance) their own values instead."""
     if not math.isfinite(mean):
         return "-"
+    if seeds:
+        return " / ".join(f"{v:{sign}.4f}" for v in seeds) + " (split)"
     return f"{mean:{sign}.4f} ± {ci:.4f}" if math.isfinite(ci) else f"{mean:{sign}.4f} (n={n}, no CI)"
 
 
@@ -60,9 +65,19 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     ] + (["problems"] if flagged else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r["group"], str(r["n"])] + [_pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"]) for m in POOLED]
+        split = r.get("split") and r[f"{POOLED[0]}_seeds"]
+        name = r["group"] + (f" (seeds split: {r['split']})" if r.get("split") else "")
+        cells = [name, str(r["n"])] + [
+            _pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"], seeds=split and r[f"{m}_seeds"]) for m in POOLED
+        ]
         cells.append(
-            _pm(r["test_acc_diff_mean"], r["test_acc_diff_ci95"], r["n_paired"], "+")
+            _pm(
+                r["test_acc_diff_mean"],
+                r["test_acc_diff_ci95"],
+                r["n_paired"],
+                "+",
+                seeds=r.get("diff_split") and r["test_acc_diff_seeds"],
+            )
             + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else "")
         )
         cells += [f"**{r['problems']}**" if r["problems"] else ""] if flagged else []
@@ -70,7 +85,9 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     lines += [
         "",
         "mean ± half-width of the 95% t-interval over seeds (t.ppf(0.975, n-1)·s/√n; n = 1: no CI). "
-        "gap = train acc - val acc at the last epoch. Paired: test acc minus the "
+        "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off). "
+        "(split): the seeds' own values, where some sat at chance (50% val acc) and others did not. "
+        "Paired: test acc minus the "
         f"{reference} run of the same seed (same data and swept settings), over the seeds both have.",
     ]
     return "\n".join(lines) + "\n"
@@ -108,6 +125,7 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
     figures.append(plot_pair(runs, reference, "big", "train/loss", out))
     figures += plot_all_variants(runs, swept_keys(runs), out)
     if groups:
+        figures.append(None if swept else plot_remedies(groups, reference, out))  # sweeps: plot_sweep's figures
         figures += plot_pooled_curves(groups, swept, out)
         figures += plot_sweep(groups, swept, TRAIN_SIZE, out) + plot_sweep(groups, swept, HIDDEN, out)
 

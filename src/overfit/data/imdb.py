@@ -20,6 +20,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
+from overfit import run_log
 from overfit.data import archive as imdb_archive
 from overfit.data import cache as feature_cache
 from overfit.data.batches import (
@@ -187,7 +188,7 @@ class IMDBDataModule(L.LightningDataModule):
                 + (subset if s == "train" else "")
                 for s, d in self.datasets.items()
             ]
-            print(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))
+            run_log.show(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))
 
     # ---- model / checkpoint interface ------------------------------------------------------------------------
     @property
@@ -242,6 +243,10 @@ class IMDBDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
+
+    def train_eval_dataloader(self) -> DataLoader:
+        """The train split in validation's order and batches (BagOfWordsMLP.on_train_end: train acc, dropout off)."""
+        return self._loader("train", shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

@@ -59,6 +59,7 @@ def files(run_dir: Path) -> set[str]:
     }
 
 
+@pytest.mark.slow
 def test_run_is_train_py(tiny_archive, tmp_path, monkeypatch):
     """Same overrides and seed: the CLI's dir name, files, metrics.json, .hydra/ configs and curves."""
     monkeypatch.chdir(tmp_path)
@@ -145,6 +146,7 @@ def test_bad_overrides_are_one_line_errors(tiny_archive, tmp_path, override, exp
     assert not GlobalHydra.instance().is_initialized()
 
 
+@pytest.mark.slow
 def test_refused_run_raises_the_cli_error_and_leaves_no_dir(tiny_archive, tmp_path, monkeypatch):
     too_many = "data.train_size=100000"  # more than the archive holds: refused after reading it
     # As in train.py: Lightning, imported while the root logger had no handler, keeps its records to itself, so
@@ -184,6 +186,7 @@ def _same(api_value, csv_value: str) -> bool:
     return _cell(api_value) == csv_value or (csv_value == "nan" and _cell(api_value) == "")
 
 
+@pytest.mark.slow
 def test_compare_runs_is_scripts_compare_and_pools_known_runs(tiny_archive, tmp_path):
     overrides = shrunk(tiny_archive, tmp_path, "logs", epochs=2)
     trained = {

@@ -80,6 +80,7 @@ def test_the_plain_loop_follows_the_runs_thread_policy_and_restores_torchs(tmp_p
         torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_benchmark_quick_prints_a_numeric_table(tmp_path):
     args = ["--quick", "--epochs=1", "--repeats=2", "--skip-dense", "--duties", "--epoch-ratio", "--threads=1"]
     result = benchmark(
@@ -116,6 +117,7 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads(tmp_path):
     """The plainsweep child: the six variants as plain loops in one process, each training every epoch asked for
     (early_stopping may stop sooner, as train.py's EarlyStopping would), test included, each on the thread
@@ -130,6 +132,7 @@ def test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads(tmp_p
     assert 0 < got["fits_s"] < got["wall_s"] and 0 < got["imports_s"] < got["wall_s"]
 
 
+@pytest.mark.slow
 def test_benchmark_sweep_rows_with_their_floor(tmp_path):
     """--sweep: the six-variant sweep both ways (one process, joblib) and the plain-PyTorch floor, with the ratio."""
     args = ["--quick", "--epochs=1", "--repeats=1", "--skip-dense", "--skip-plain", "--sweep", "--threads=1"]

@@ -49,6 +49,7 @@ def sweep(tiny_archive, tmp_path_factory) -> Path:
     return run_sweep(tiny_archive, tmp_path_factory.mktemp("regularization"), "seeds=1")
 
 
+@pytest.mark.slow
 def test_one_word_runs_all_six_variants_into_one_sweep_dir(sweep):
     runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert runs == sorted(f"{i}_{v}_s0" for i, v in enumerate(VARIANTS))
@@ -58,6 +59,7 @@ def test_one_word_runs_all_six_variants_into_one_sweep_dir(sweep):
     assert not (sweep.parent / "logs" / "multiruns").exists()  # no second sweep anywhere else
 
 
+@pytest.mark.slow
 def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
     for i, variant in enumerate(VARIANTS):
         acc = EventAccumulator(str(sweep / f"{i}_{variant}_s0"))
@@ -82,6 +84,7 @@ def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
         } == set(acc.Tags()["scalars"])
 
 
+@pytest.mark.slow
 def test_compare_writes_figures_and_table(sweep, tmp_path):
     out = tmp_path / "cmp"
     result = run_py("scripts/compare.py", str(sweep), "--out", str(out))
@@ -123,6 +126,7 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
     assert "(n=1, no CI)" in (out / "pooled.md").read_text()
 
 
+@pytest.mark.slow
 def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_path):
     subset = tmp_path / "subset"
     for name in ("0_baseline_s0", "4_dropout_s0"):
@@ -144,6 +148,7 @@ def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_p
     assert again.returncode == 0 and "found 2 run(s)" in again.stdout
 
 
+@pytest.mark.slow
 def test_compare_on_a_dir_without_runs_is_a_one_line_error(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     for target in (tmp_path / "empty", tmp_path / "missing"):

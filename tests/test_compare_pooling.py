@@ -145,6 +145,7 @@ def test_pooled_rows_n_mean_ci_and_paired_difference(seeds_sweep):
     assert math.isnan(dropout["test_acc_diff_ci95"])
 
 
+@pytest.mark.slow
 def test_pooled_tables_written(seeds_sweep, tmp_path):
     written = write_comparison(load_runs(seeds_sweep), tmp_path / "cmp")
     assert written["warnings"] == [] and not (tmp_path / "cmp" / "warnings.txt").exists()
@@ -178,6 +179,7 @@ def test_pooled_tables_written(seeds_sweep, tmp_path):
     assert len(per_run) == 7 and {r["problems"] for r in per_run} == {""}  # the per-run table is still there
 
 
+@pytest.mark.slow
 def test_a_seed_twice_is_pooled_but_not_paired_and_said(tmp_path):
     root = tmp_path / "repeats"
     write_run(root / "b0", "baseline", 0, 0.80)

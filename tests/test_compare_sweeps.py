@@ -19,6 +19,7 @@ def check_pngs(paths):
         assert image.ndim == 3 and image.std() > 0, path
 
 
+@pytest.mark.slow
 def test_runs_of_different_train_sizes_are_never_pooled(tmp_path):
     root = tmp_path / "sizes"
     for size in (100, 1000, 10000):
@@ -55,6 +56,7 @@ def test_runs_of_different_train_sizes_are_never_pooled(tmp_path):
     check_pngs(written["figures"])
 
 
+@pytest.mark.slow
 def test_width_sweep_figure_and_pairing_on_width(tmp_path):
     root = tmp_path / "widths"
     for width in (8, 32, 128):
@@ -81,6 +83,7 @@ def test_width_sweep_figure_and_pairing_on_width(tmp_path):
     check_pngs(written["figures"])
 
 
+@pytest.mark.slow
 def test_six_variant_sweep_writes_one_pooled_curves_figure(tmp_path):
     root = tmp_path / "six"
     for i, variant in enumerate(HIDDEN):

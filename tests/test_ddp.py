@@ -32,6 +32,7 @@ class RecordSteps(L.Callback):
 PROBE = "+callbacks.probe._target_=test_ddp.RecordSteps"
 
 
+@pytest.mark.slow
 def test_ddp_splits_the_global_batch_and_draws_its_own_masks(tiny_archive, tmp_path):
     common = [
         *sweep_overrides(tiny_archive, tmp_path),
@@ -58,6 +59,7 @@ def test_ddp_splits_the_global_batch_and_draws_its_own_masks(tiny_archive, tmp_p
     assert abs(a["val/acc"] - b["val/acc"]) <= 0.1 and abs(a["val/loss"] - b["val/loss"]) <= 0.05
 
 
+@pytest.mark.slow
 def test_a_global_batch_that_does_not_split_is_one_line(tiny_archive, tmp_path):
     result = run_py(
         "train.py",
@@ -72,6 +74,7 @@ def test_a_global_batch_that_does_not_split_is_one_line(tiny_archive, tmp_path):
     assert "data.batch_size=15 is the global batch and must split evenly over 2 DDP ranks" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override,asked",
     [("trainer=gpu", "trainer.accelerator=gpu"), ("trainer.accelerator=cuda", "trainer.accelerator=cuda")],
@@ -86,6 +89,7 @@ def test_a_missing_gpu_is_one_line_before_the_data(override, asked, tiny_archive
     assert "IMDB class counts" not in result.stdout
 
 
+@pytest.mark.slow
 def test_more_devices_than_the_machine_has_is_one_line(tiny_archive, tmp_path):
     result = run_py(
         "train.py",

@@ -29,6 +29,7 @@ ALL_COMMANDS = [c for doc in DOCS for c in doc_commands(doc)]
 # -------------------------------------------------------------------------------------------------- tests
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cmd", ALL_COMMANDS, ids=[f"{c.where}:{c.script}" for c in ALL_COMMANDS])
 def test_documented_command_still_parses(cmd):
     check_command(cmd)

@@ -96,6 +96,7 @@ def test_capacity_grid_is_widths_2_to_512_with_and_without_dropout():
             assert cfg.trainer.max_epochs == 20
 
 
+@pytest.mark.slow
 def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     logs = tmp_path / "logs"
     result = run_py(

@@ -28,6 +28,7 @@ def config(tmp_path, *overrides):
         )
 
 
+@pytest.mark.slow
 def test_experiment_trains_to_the_optimum_and_logs_every_step(tmp_path, capsys):
     cfg = config(tmp_path)
     assert cfg.model.rank == 2 and cfg.model.optimizer.lr == 0.01 and cfg.trainer.max_steps == 1000
@@ -77,6 +78,7 @@ def test_bad_input_fails_before_training(tmp_path, override, words):
     assert not list((tmp_path / "run").glob("events.out.tfevents.*"))  # no Trainer was built
 
 
+@pytest.mark.slow
 def test_resume_from_last_checkpoint_continues_exactly(tmp_path):
     straight = train(config(tmp_path / "a", "trainer.max_steps=500", "trainer.enable_progress_bar=false"))
     train(

@@ -87,6 +87,7 @@ def assert_reported(root: Path, path: Path, what: str, err: str, out: str, run: 
     assert marker in row_of(root, run)["problems"]
 
 
+@pytest.mark.slow
 def test_clean_runs_have_no_warnings(sweep, capsys):
     rc, out, err = compare(sweep, capsys)
     assert rc == 0 and err == "" and "warning" not in out, err
@@ -165,6 +166,7 @@ def test_empty_event_file_and_missing_test_metrics(sweep, capsys):
     assert pooled[0]["n"] == 1 and pooled[0]["seeds"] == [1]  # left out of the pooled table
 
 
+@pytest.mark.slow
 def test_run_missing_test_metrics(sweep, capsys):
     file_with(sweep / "1_baseline", "test/acc").unlink()
     rc, out, err = compare(sweep, capsys)

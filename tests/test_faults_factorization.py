@@ -189,6 +189,7 @@ def test_the_suggested_lr_trains():
 # --- end to end: python train.py ... ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["diverges", "bad-csv"])
 def test_cli_exits_2_with_one_error_line(tmp_path, case):
     args = ["data.center=false"]  # the command: diverges at the default lr 0.01

@@ -113,6 +113,7 @@ print(len(list(Path("logs/multiruns").iterdir())), sorted(p.name for p in Path("
     assert (tmp_path / "used" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archive, tmp_path):
     # All three ask for the same directory name at once, as runs started in the same second do.
     same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "logs" / "runs" / "same") + "}"
@@ -154,6 +155,7 @@ def straight(tiny_archive, tmp_path_factory):
     return metrics(tmp / "run")["metrics"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["kill_after_remove:2", "kill_before_link:2"])
 def test_kill_in_the_checkpoint_rotation_window_resumes_from_the_intact_epoch(fault, straight, tiny_archive, tmp_path):
     killed = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault=fault)
@@ -173,6 +175,7 @@ def test_kill_in_the_checkpoint_rotation_window_resumes_from_the_intact_epoch(fa
         assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_explicit_dangling_ckpt_path_resumes_from_the_newest_intact_one(tiny_archive, tmp_path):
     killed = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, fault="kill_after_remove:2")
     assert killed.returncode == -9
@@ -184,6 +187,7 @@ def test_explicit_dangling_ckpt_path_resumes_from_the_newest_intact_one(tiny_arc
     assert metrics(tmp_path / "run")["epochs_run"] == 3
 
 
+@pytest.mark.slow
 def test_newest_intact_skips_truncated_and_empty_files(tiny_archive, tmp_path):
     out = train_py(
         "model=baseline", "callbacks.model_checkpoint.save_top_k=-1", *TINY, tmp_path=tmp_path, archive=tiny_archive
@@ -199,6 +203,7 @@ def test_newest_intact_skips_truncated_and_empty_files(tiny_archive, tmp_path):
     assert "empty" in broken[ckpts / "epoch_009.ckpt"] and "truncated" in broken[ckpts / "epoch_003.ckpt"]
 
 
+@pytest.mark.slow
 def test_only_broken_checkpoints_is_one_line_not_a_fresh_start(tiny_archive, tmp_path):
     ckpts = tmp_path / "run" / "checkpoints"
     ckpts.mkdir(parents=True)
@@ -210,6 +215,7 @@ def test_only_broken_checkpoints_is_one_line_not_a_fresh_start(tiny_archive, tmp
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_path):
     first = train_py("model=early_stopping", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=2)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -227,6 +233,7 @@ def test_resuming_a_finished_run_says_so_and_trains_nothing(tiny_archive, tmp_pa
     assert not list((tmp_path / "logs" / "runs").glob("*")), list((tmp_path / "logs" / "runs").glob("*"))
 
 
+@pytest.mark.slow
 def test_a_finished_older_checkpoint_does_not_quote_the_longer_runs_results(tiny_archive, tmp_path):
     """ckpt_path=<epoch 2 of a run that went on to 3 epochs>, trainer.max_epochs=2: nothing to resume, and the
     message must not pass the 3-epoch run's test accuracy off as that checkpoint's."""
@@ -246,6 +253,7 @@ def test_a_finished_older_checkpoint_does_not_quote_the_longer_runs_results(tiny
 
 # The signal comes at the end of epoch 2's training batches, before its validation. Lightning acts on SIGTERM at
 # the next safe point (after epoch 2's validation and checkpoint); Ctrl-C raises at once (epoch 1's is the newest).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fault,code,name,newest",
     [

@@ -112,6 +112,7 @@ def assert_cli_error(result: dict, prefix: str, words: list[str]) -> None:
     assert all(word in lines[0] for word in words), lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "script,case", [("predict.py", case) for case in BAD_CHECKPOINTS] + [("eval.py", case) for case in EVAL_CLI_CASES]
 )
@@ -120,6 +121,7 @@ def test_scripts_refuse_bad_checkpoints_in_one_line(run, cli, script, case):
     assert not (run.tmp / "cli" / "data").exists()  # eval.py's data.archive (absent) was never read
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key,words",
     [
@@ -131,15 +133,18 @@ def test_fresh_processes_print_only_the_error_line(cli, key, words):
     assert_cli_error(cli[key], "ckpt_path=", words)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_predict_refuses_bad_review_files_in_one_line(cli, case):
     assert_cli_error(cli[("predict.py", f"file:{case}")], "file=", BAD_FILES[case][1])
 
 
+@pytest.mark.slow
 def test_eval_without_ckpt_path(cli):
     assert_cli_error(cli[("eval.py", "no-ckpt_path")], "missing ckpt_path=", [])
 
 
+@pytest.mark.slow
 def test_predict_file_one_row_per_line_in_order(cli):
     result = cli[("predict.py", "file:good")]
     assert result["rc"] == 0 and "Traceback" not in result["stderr"], result
@@ -151,6 +156,7 @@ def test_predict_file_one_row_per_line_in_order(cli):
     assert rows[4].startswith("4   0.") and "negative  awful\\x85terrible waste" in rows[4]
 
 
+@pytest.mark.slow
 def test_an_option_is_not_scored_as_a_review(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "--file", "reviews.txt"],
@@ -161,6 +167,7 @@ def test_an_option_is_not_scored_as_a_review(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: '--file': unknown option; the settings are")
 
 
+@pytest.mark.slow
 def test_a_mistyped_setting_is_not_scored_as_a_review(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],

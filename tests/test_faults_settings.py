@@ -16,6 +16,7 @@ from test_faults_runs import TINY, train_py
 # ---- one line, before the long work ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override,culprit",
     [
@@ -49,6 +50,7 @@ def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_a
     assert not (tmp_path / "data" / "cache").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_job_refused_is_one_line_and_leaves_no_job_dir(tiny_archive, tmp_path):
     """In a -m sweep a job's bad value ends the sweep (Hydra's basic sweeper fails fast) in one error line, exit 2."""
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
@@ -67,6 +69,7 @@ def test_a_sweep_job_refused_is_one_line_and_leaves_no_job_dir(tiny_archive, tmp
     assert sorted(p.name for p in sweep.iterdir()) == ["0_baseline_s0", "multirun.yaml"]  # job 1 left nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["0", "-1", "x"])
 def test_seeds_below_one_is_one_line(value, tmp_path):
     out = subprocess.run(
@@ -82,12 +85,14 @@ def test_seeds_below_one_is_one_line(value, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_logger_null_is_accepted_as_no_logger(tiny_archive, tmp_path):
     out = train_py("logger=null", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     assert out.returncode == 0, out.stderr[-2000:]
     assert not list((tmp_path / "run").glob("events.out.tfevents.*")) and (tmp_path / "run" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_path):
     first = train_py(*TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -99,6 +104,7 @@ def test_a_fresh_run_never_writes_into_another_runs_directory(tiny_archive, tmp_
     assert (tmp_path / "run" / "metrics.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_resuming_an_older_checkpoint_with_another_variant_of_the_same_shapes_is_refused(tiny_archive, tmp_path):
     """A checkpoint written before checkpoints recorded the run's config (run_config.Recorder): the command line's
     model is checked against its hyperparameters (newer ones restore the run's own model: test_resume_same_run.py)."""
@@ -116,12 +122,14 @@ def test_resuming_an_older_checkpoint_with_another_variant_of_the_same_shapes_is
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["variant"] == "dropout"
 
 
+@pytest.mark.slow
 def test_a_refused_run_leaves_no_run_dir(tiny_archive, tmp_path):
     out = train_py("seed=-1", *TINY, tmp_path=tmp_path, archive=tiny_archive, default_run_dir=True)
     assert out.returncode == 2
     assert not list((tmp_path / "logs" / "runs").glob("*")) if (tmp_path / "logs" / "runs").exists() else True
 
 
+@pytest.mark.slow
 def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_archive, tmp_path):
     first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     line = next(ln for ln in first.stdout.splitlines() if ln.startswith("ckpts"))

@@ -15,6 +15,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 def test_early_stopping_reaches_87_percent_on_the_real_test_set(tmp_path, capsys):
     cfg = compose_train(
         [

@@ -77,6 +77,7 @@ def test_stored_without_outputs_and_parameters_first(name):
     assert nb.metadata.kernelspec.name == "python3"
 
 
+@pytest.mark.slow
 def test_imdb_regularization_notebook(tiny_archive, tmp_path, jupyter_path, monkeypatch, record_property):
     logs = tmp_path / "logs"
     shrink = [
@@ -116,6 +117,7 @@ def test_imdb_regularization_notebook(tiny_archive, tmp_path, jupyter_path, monk
     assert images(nb) == 2  # the learning curves and the gap
 
 
+@pytest.mark.slow
 def test_optimization_lab_notebook(jupyter_path, monkeypatch, record_property):
     nb, seconds = execute("optimization_lab", {}, jupyter_path, monkeypatch)
     record_property("seconds", seconds)

@@ -76,6 +76,7 @@ def test_bad_input_is_one_line(tmp_path, overrides, culprit):
     assert not list(tmp_path.glob("*.png"))  # validated before anything is drawn
 
 
+@pytest.mark.slow
 def test_script_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     ok = subprocess.run(

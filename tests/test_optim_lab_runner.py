@@ -88,6 +88,7 @@ def test_a_brief_excursion_is_not_divergence():
     assert r.reason == "max_steps" and r.steps == 300
 
 
+@pytest.mark.slow
 def test_a_stalled_adam_is_not_converged():
     # Adam at lr = 10 on Beale crawls along a valley: |Delta f| < 1e-7 and a step below 1e-4 (1 + |x|) on over a
     # thousand steps (its second-moment memory keeps the steps small), but |grad| >= 0.019 > 1e-4 |g_0| = 5e-3: only

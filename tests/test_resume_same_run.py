@@ -40,6 +40,7 @@ def pasted(command: str, cwd):
     return subprocess.run(shlex.split(command), cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_the_interrupt_hint_pasted_as_printed_resumes_exactly(straight, killed, tmp_path):
     assert "python train.py ckpt_path=last hydra.run.dir=" in killed, killed
     command = killed.split("with: ", 1)[1].replace("python ", f"{sys.executable} ", 1)
@@ -58,6 +59,7 @@ def test_the_interrupt_hint_pasted_as_printed_resumes_exactly(straight, killed, 
     assert config["seed"] == 3 and config["model"]["variant"] == "dropout"
 
 
+@pytest.mark.slow
 def test_a_checkpoint_alone_resumes_the_run_it_comes_from(straight, killed, tmp_path):
     kept = tmp_path / "kept" / "epoch_002.ckpt"
     kept.parent.mkdir()
@@ -77,6 +79,7 @@ def test_a_checkpoint_alone_resumes_the_run_it_comes_from(straight, killed, tmp_
     assert record["metrics"]["test/loss"] == straight["metrics"]["test/loss"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override,says",
     [
@@ -97,6 +100,7 @@ def test_a_setting_that_contradicts_the_run_is_refused_in_one_line(override, say
     assert "seed=3" in yaml.safe_load((tmp_path / "run" / ".hydra" / "overrides.yaml").read_text())
 
 
+@pytest.mark.slow
 def test_extending_a_run_is_allowed_and_recorded(killed, tiny_archive, tmp_path):
     out = train_py("ckpt_path=last", "seed=3", tmp_path=tmp_path, archive=tiny_archive, epochs=4)
     assert out.returncode == 0, out.stderr[-2000:]

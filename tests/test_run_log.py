@@ -35,6 +35,7 @@ def train_py(*args: str, tmp_path, timeout: int = 300) -> subprocess.CompletedPr
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_train_log_holds_the_summary_lightning_warnings_and_the_error(tiny_archive, tmp_path):
     dropped = ("paths.output_dir", "trainer.enable_progress_bar", "trainer.log")
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path) if not o.startswith(dropped)]
@@ -65,6 +66,7 @@ def test_train_log_holds_the_summary_lightning_warnings_and_the_error(tiny_archi
     assert hparams["trainer.max_epochs"] == 1 and hparams["model.optimizer"] == "RMSprop"
 
 
+@pytest.mark.slow
 def test_a_run_refused_after_the_data_was_read_still_leaves_no_dir(tiny_archive, tmp_path):
     """Lightning's first line ("Seed set to 0") and the error are in the log by then: still nothing worth a dir."""
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path) if not o.startswith("paths.output_dir")]
@@ -143,6 +145,7 @@ def _slurm_here() -> str | None:
     return None if idle.returncode == 0 and idle.stdout.split()[:1] == ["up"] else "SLURM does not answer here"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_slurm_here() is not None, reason=_slurm_here() or "")
 def test_under_slurm_the_jobs_train_log_holds_its_summary(tiny_archive, tmp_path):
     name = f"overfit_log_{uuid.uuid4().hex[:8]}"

@@ -161,6 +161,7 @@ def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_
     assert record["metrics"]["val/acc_best"] == pytest.approx(best["best_value"])
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_archive, tmp_path):
     db = f"sqlite:///{tmp_path / 'optuna.db'}"  # an RDB (SQLAlchemy 2) this time
     args = [
@@ -190,6 +191,7 @@ def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_
     assert "trial 0 lost" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tmp_path):
     study = optuna.create_study(study_name="overfit_imdb", storage=journal(tmp_path), direction="maximize")
     good = {
@@ -229,6 +231,7 @@ def test_a_clearly_worse_trial_is_pruned_and_recorded_as_pruned(tiny_archive, tm
     assert "optuna_intermediate_values.png" in results["figures"]
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_path):
     args = [
         *SEARCH,
@@ -255,6 +258,7 @@ def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_
         assert json.loads((run / "metrics.json").read_text())["metrics"]["val/acc_best"] == pytest.approx(trial.value)
 
 
+@pytest.mark.slow
 def test_ddp_inside_a_search_trains_each_trial_once_with_agreeing_ranks(tiny_archive, tmp_path):
     """Lightning #11300: without overfit.sweeps, rank 1 re-ran the whole sweep (other hyperparameters, a second
     sweep dir). Rank 1 must not report to the study either: one intermediate value per trial and epoch."""

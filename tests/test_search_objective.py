@@ -57,6 +57,7 @@ TRIALS = [
 ]
 
 
+@pytest.mark.slow
 def test_the_best_trial_is_scored_by_the_weights_it_tested_and_its_command_reproduces_them(tiny_archive, tmp_path):
     study = optuna.create_study(study_name="overfit_imdb", storage=journal(tmp_path), direction="maximize")
     for params in TRIALS:
@@ -134,6 +135,7 @@ def test_scoring_the_final_weights_is_allowed_when_the_final_weights_are_tested(
     assert search_objective.rerun_overrides(cfg, []) == []
 
 
+@pytest.mark.slow
 def test_a_mismatched_search_fails_in_one_line_before_any_trial(tiny_archive, tmp_path):
     done = search_in_process(
         *SEARCH[1:], *sweep_overrides(tiny_archive, tmp_path), "callbacks.best_checkpoint.monitor=val/loss"

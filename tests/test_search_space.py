@@ -63,6 +63,7 @@ def test_search_space_forms_and_pruner_choices():
         assert says in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,says",
     [

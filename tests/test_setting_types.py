@@ -73,6 +73,7 @@ def test_values_of_a_type_the_setting_takes_pass(check, overrides):
     check(*overrides.split())
 
 
+@pytest.mark.slow
 def test_train_py_says_it_in_one_line_and_leaves_nothing(tiny_archive, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path) if not o.startswith("paths.output_dir")]
     for sweep in ([], ["-m"]):  # a -m sweep: the job's error ends the sweep in the same line, exit 2

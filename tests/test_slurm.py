@@ -142,6 +142,7 @@ def job_name():
     subprocess.run(["scancel", "--name", name], **TEXT)  # nothing left queued if a test failed or timed out
 
 
+@pytest.mark.slow
 @needs_slurm
 def test_the_default_gpu_request_is_refused_before_submission(tiny_archive, tmp_path, node, job_name):
     """slurm.yaml as shipped (gpus_per_node: 1) on a CPU partition: one line, exit 2, no job, no sweep dir."""
@@ -157,6 +158,7 @@ def test_the_default_gpu_request_is_refused_before_submission(tiny_archive, tmp_
     assert jobs_named(job_name) == []
 
 
+@pytest.mark.slow
 @needs_slurm
 def test_a_sweep_that_fits_runs_to_the_end_on_slurm(tiny_archive, tmp_path, job_name):
     sweep = tmp_path / "sweep"

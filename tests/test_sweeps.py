@@ -42,6 +42,7 @@ def trial_dirs(sweep: Path) -> list[Path]:
     return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
     sweep = tmp_path / "sweep"
     result = run_py(
@@ -64,6 +65,7 @@ def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
     assert list((sweep / ".submitit").rglob("*_result.pkl"))  # really went through submitit's job files
 
 
+@pytest.mark.slow
 def test_single_ddp_run_on_two_cpu_processes_logs_once(tiny_archive, tmp_path):
     run = tmp_path / "run"
     result = run_py("train.py", *DDP_CPU, PROBE, *sweep_overrides(tiny_archive, tmp_path), f"hydra.run.dir={run}")

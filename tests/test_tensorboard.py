@@ -99,12 +99,14 @@ def shown_by_default(experiment: dict) -> tuple[list[str], list[str]]:
     return titles[:5], [m["name"]["tag"] for m in experiment["metricInfos"][:5]]
 
 
+@pytest.mark.slow
 def test_runs_are_named_by_variant_and_seed(sweep, board):
     runs = board.get("/data/runs")
     expected = [f"{i}_{v}_s{s}" for i, (v, s) in enumerate((v, s) for v in VARIANTS for s in (0, 1))]
     assert sorted(runs) == sorted(expected)  # no /tensorboard suffix, no extra run for the sweep's definition
 
 
+@pytest.mark.slow
 def test_per_epoch_scalars_are_plotted_against_the_epoch(sweep, board):
     tags = board.get("/data/plugin/scalars/tags")
     for run, run_tags in tags.items():
@@ -133,6 +135,7 @@ def test_per_epoch_scalars_are_plotted_against_the_epoch(sweep, board):
     assert stopped["early_stopped"] and stopped["epochs_run"] == 2 < EPOCHS
 
 
+@pytest.mark.slow
 def test_landing_page_opens_on_the_loss_and_accuracy_curves(board):
     plugins = board.get("/data/plugins_listing")
     assert next(name for name, p in plugins.items() if p["enabled"]) == "timeseries"  # the landing page
@@ -144,6 +147,7 @@ def test_landing_page_opens_on_the_loss_and_accuracy_curves(board):
     assert {c["title"] for c in charts} == {"loss", "accuracy"}
 
 
+@pytest.mark.slow
 def test_hparams_shows_what_differs_and_the_test_metrics_first(board):
     experiment = board.experiment()
     differs = {h["displayName"] for h in experiment["hparamInfos"] if h.get("differs")}
@@ -157,6 +161,7 @@ def test_hparams_shows_what_differs_and_the_test_metrics_first(board):
     assert sorted(domain) == sorted(VARIANTS)
 
 
+@pytest.mark.slow
 def test_hparams_rows_name_variant_and_seed_and_carry_the_test_metrics(sweep, board):
     groups = board.session_groups()
     assert len(groups) == 2 * len(VARIANTS)
@@ -171,6 +176,7 @@ def test_hparams_rows_name_variant_and_seed_and_carry_the_test_metrics(sweep, bo
         assert values["test/loss"] == pytest.approx(record["metrics"]["test/loss"])
 
 
+@pytest.mark.slow
 def test_a_logs_dir_with_a_sweep_and_a_single_run_keeps_every_row(sweep, train_cfg, tmp_path):
     shutil.copytree(sweep, tmp_path / "logs" / "multiruns" / sweep.name)
     single = tmp_path / "logs" / "runs" / "2026-01-01_00-00-00_small_s1"  # conf/hydra/default.yaml's run.dir
@@ -182,6 +188,7 @@ def test_a_logs_dir_with_a_sweep_and_a_single_run_keeps_every_row(sweep, train_c
     assert shown_by_default(board.experiment())[0][:2] == ["variant", "seed"]
 
 
+@pytest.mark.slow
 def test_compare_reads_the_sweep_and_marks_the_tested_epoch(sweep, tmp_path):
     from overfit.compare import load_runs, write_comparison
 

@@ -187,6 +187,7 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=environ)
 
 
+@pytest.mark.slow
 def test_cli_prints_one_line_errors(tmp_path):
     result = run_cli("train.py", "model.optimizer.lr=0", f"paths.log_dir={tmp_path}")
     assert result.returncode == 2
@@ -231,6 +232,7 @@ def test_a_misspelt_override_is_explained_in_one_line(override, line):
     assert "did you mean" not in line or "+" not in explained  # a close match: no `+key=` advice that would be ignored
 
 
+@pytest.mark.slow
 def test_a_misspelt_sweep_is_one_line_and_leaves_no_sweep_dir(tmp_path):
     out = run_cli("train.py", "-m", "model=baseline,dropuot", f"paths.log_dir={tmp_path}")
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr  # no HPARAMS warning either
@@ -294,6 +296,7 @@ def test_the_progress_bar_counts_epochs_from_one(kind):
     assert shown == ["Epoch 1/2", "Epoch 2/2"]
 
 
+@pytest.mark.slow
 def test_eval_and_predict_use_the_checkpoint(train_cfg, tiny_archive, tmp_path):
     cfg = train_cfg("model=baseline", "data.vocab_size=40", "model.optimizer.lr=0.01", epochs=5)
     train(cfg)

@@ -68,6 +68,11 @@ MAY_CHANGE = (
 )
 
 
+def _key(override: str) -> str:
+    """The setting an override names: `+trainer.profiler=simple` -> trainer.profiler, `model=big` -> model."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def _under(key: str, prefixes: tuple[str, ...] | list[str] | set[str]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
@@ -112,13 +117,13 @@ def restore(cfg: DictConfig, record: dict | None, ckpt_path: str | Path) -> dict
             "this command's settings"
         )
         return None
-    run = OmegaConf.to_container(OmegaConf.create(record["config"]), resolve=False)
-    run_cfg = OmegaConf.create(run)
+    run_cfg = OmegaConf.create(record["config"])
+    run = OmegaConf.to_container(run_cfg, resolve=False)
     with open_dict(run_cfg):  # interpolations into paths resolve where this process runs
         run_cfg.paths = cfg.paths
     current = OmegaConf.to_container(cfg, resolve=False)
     overrides, choices = _hydra_overrides_and_choices()
-    given = [o.split("=", 1)[0].lstrip("+~") for o in overrides] if overrides is not None else None
+    given = [_key(o) for o in overrides] if overrides is not None else None
     restored, changed, conflicts = [], [], []
     for key in sorted(set(_leaf_keys(current)) | set(_leaf_keys(run))):
         was, now = _resolved(run_cfg, key), _resolved(cfg, key)
@@ -141,8 +146,8 @@ def restore(cfg: DictConfig, record: dict | None, ckpt_path: str | Path) -> dict
     with open_dict(cfg):
         for key in restored:
             OmegaConf.update(cfg, key, _get(run, key), merge=False, force_add=True)
-    kept = [o for o in record["overrides"] if not _under(o.split("=", 1)[0].lstrip("+~"), changed)]
-    kept += [o for o in overrides or [] if _under(o.split("=", 1)[0].lstrip("+~"), changed)]
+    kept = [o for o in record["overrides"] if not _under(_key(o), changed)]
+    kept += [o for o in overrides or [] if _under(_key(o), changed)]
     new_record = {"config": OmegaConf.to_yaml(cfg), "overrides": kept, "choices": record.get("choices", {})}
     _rewrite_hydra_record(new_record)
     if changed:

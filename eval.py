@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from overfit.cli import accept_null_groups, run_hydra_main, run_task
-from overfit.evaluate import evaluate
+from overfit.eval import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

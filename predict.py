@@ -12,7 +12,7 @@ Lines end at \\n (or \\r\\n); the file is UTF-8 (a BOM is dropped) or UTF-16/32 
 import re
 import sys
 
-from overfit.checkpoints import load_classifier
+from overfit.checkpoints.classifier import load_classifier
 from overfit.errors import OverfitError
 from overfit.predict import format_predictions, predict_with, read_reviews_file
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from overfit.threads import torch_threads
+from overfit.runs.threads import torch_threads
 from overfit.train import instantiate_all
 
 REPO = Path(__file__).resolve().parents[1]

@@ -47,7 +47,7 @@ def run_threads(cfg, model, threads: int | None = None):
     """train()'s thread policy around one run: the count for this model (or `threads`), torch's restored after."""
     import torch
 
-    from overfit.threads import torch_threads
+    from overfit.runs.threads import torch_threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads or torch_threads(cfg.get("cpu_threads"), model))
@@ -117,7 +117,7 @@ class PlainRun:
         if duties:
             from torch.utils.tensorboard import SummaryWriter
 
-            from overfit.checkpoint_io import AtomicFileCheckpointIO
+            from overfit.checkpoints.io import AtomicFileCheckpointIO
             from overfit.models.mlp import EpochTotals
 
             self.out = Path(tempfile.mkdtemp(prefix="overfit_plain_"))

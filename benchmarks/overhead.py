@@ -137,7 +137,7 @@ PHASES = {
     ],
     "Trainer construction": [("lightning.pytorch", "Trainer.__init__")],
     "fit": [("lightning.pytorch", "Trainer.fit")],
-    "  of which checkpoint saves": [("overfit.checkpoint_io", "AtomicFileCheckpointIO.save_checkpoint")],
+    "  of which checkpoint saves": [("overfit.checkpoints.io", "AtomicFileCheckpointIO.save_checkpoint")],
     "test (25k reviews)": [("lightning.pytorch", "Trainer.test")],
     "checkpoint loads": [("torch", "load")],
     "Hydra job (launch to return)": [("hydra.core.utils", "run_job")],

@@ -33,7 +33,7 @@ def run(cmd: list[str], workdir: Path, name: str) -> tuple[dict | None, float, f
 
 
 def machine() -> str:
-    from overfit.threads import cpu_model, usable_cpus  # here, not on top: the data child times torch's import
+    from overfit.runs.threads import cpu_model, usable_cpus  # here, not on top: the data child times torch's import
 
     return f"{cpu_model()}, {len(usable_cpus())} cores"
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from overfit.threads import cpu_model
+from overfit.runs.threads import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end: pass"

@@ -17,8 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from overfit.compare.studies import STUDIES, newest_sweeps, study_of, write_results
+from overfit.compare.study_tables import duration
 from overfit.errors import OverfitError
-from overfit.results import STUDIES, duration, newest_sweeps, study_of, write_results
 
 
 def main(argv=None) -> int:

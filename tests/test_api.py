@@ -68,7 +68,7 @@ def test_run_is_train_py(tiny_archive, tmp_path, monkeypatch):
     assert done.returncode == 0, done.stderr[-3000:]
     said = done.stdout + done.stderr
     noise = [n for n in ("💡 Tip:", "LeafSpec", "overridden `transfer_batch_to_device`") if n in said]
-    assert not noise, noise  # overfit.quiet: Lightning's lines that nobody running train.py can act on
+    assert not noise, noise  # overfit.runs.console: Lightning's lines that nobody running train.py can act on
     threads, cwd, root_handlers = torch.get_num_threads(), os.getcwd(), list(logging.getLogger().handlers)
 
     run = overfit.run(*shrunk(tiny_archive, tmp_path, "api"), *common)

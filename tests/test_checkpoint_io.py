@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from overfit.checkpoint_io import AtomicFileCheckpointIO
+from overfit.checkpoints.io import AtomicFileCheckpointIO
 
 
 class Unpicklable:

@@ -14,9 +14,9 @@ from test_compare_pooling import write_run
 import overfit.compare.plots as plots
 from overfit.compare import load_runs, pool_runs, write_comparison
 from overfit.compare.headline import plot_remedies
+from overfit.compare.stats import band
+from overfit.compare.study_tables import long_table, short_table
 from overfit.compare.tables import comparison_tables
-from overfit.results_tables import long_table, short_table
-from overfit.stats import band
 
 STUCK = (0.5, 0.5, 0.5, 0.85)  # a seed at chance for three epochs, then learning
 FINE = (0.80, 0.84, 0.85, 0.86)

@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from overfit.compare import load_runs, pool_runs, write_comparison
-from overfit.stats import mean_ci95
+from overfit.compare.stats import mean_ci95
 
 HIDDEN = {
     "baseline": "[16, 16]",
@@ -199,7 +199,7 @@ def test_a_sweep_definition_at_the_sweep_root_is_no_run(tmp_path):
     """sweep_hparams.SweepHParams writes the sweep's HPARAMS definition alone into a dir (the sweep dir, for Optuna)."""
     from torch.utils.tensorboard.writer import FileWriter
 
-    from overfit.tracking import experiment_summary
+    from overfit.runs.tensorboard import experiment_summary
 
     root = tmp_path / "sweep"
     write_run(root / "b0", "baseline", 0, 0.80)

@@ -17,7 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from test_compare import run_py, sweep_overrides
 
-from overfit.results import BEGIN, END, machine
+from overfit.compare.studies import BEGIN, END
+from overfit.compare.study_tables import machine
 
 GRIDS = {  # experiment: (runs with the default 3 seeds, swept keys)
     "regularization": (18, ["model", "seed"]),
@@ -168,7 +169,7 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
 
 def test_readme_summary_of_a_regularization_sweep(tmp_path):
     """The README's regularization table: one row per variant, mean ± CI in the units of the full tables."""
-    from overfit.results import Sweep, readme_block
+    from overfit.compare.study_tables import Sweep, readme_block
 
     def row(variant, n, acc, diff=None):
         stats = {"test_acc": acc, "gap": (0.13, 0.003), "test_loss": (0.7381, 0.0324)}

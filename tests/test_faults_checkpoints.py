@@ -18,9 +18,10 @@ import pytest
 import torch
 from conftest import VOCAB, compose_train
 
-from overfit.checkpoints import check_resumable, check_weights, load_checkpoint, read_checkpoint
+from overfit.checkpoints.checks import check_resumable, check_weights, read_checkpoint
+from overfit.checkpoints.classifier import load_checkpoint
 from overfit.errors import OverfitError
-from overfit.evaluate import evaluate
+from overfit.eval import evaluate
 from overfit.models.mlp import BagOfWordsMLP
 
 
@@ -100,7 +101,7 @@ BAD_CHECKPOINTS = {
 
 
 # eval.py as a process for these (each costs ~0.4 s of Hydra composing); predict.py for all. Both scripts call the
-# same overfit.checkpoints.load_classifier, and evaluate() is called directly for others below.
+# same overfit.checkpoints.classifier.load_classifier, and evaluate() is called directly for others below.
 EVAL_CLI_CASES = ["empty", "truncated", "garbage", "directory", "plain_dict", "factorization", "shrunk", "nan"]
 
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from conftest import REPO, tiny_overrides
 
-from overfit import resume
+from overfit.checkpoints import resume
 from overfit.models.mlp import BagOfWordsMLP, EpochTotals
-from overfit.rundir import unique_dir
+from overfit.runs.dirs import unique_dir
 
 TINY = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -96,7 +96,7 @@ def test_claimed_directories_left_empty_are_removed_at_exit(tmp_path):
     code = f"""
 from pathlib import Path
 from hydra import compose, initialize_config_dir
-from overfit.rundir import unique_dir
+from overfit.runs.dirs import unique_dir
 with initialize_config_dir(config_dir={str(REPO / "conf")!r}, version_base="1.3"):
     cfg = compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)
 assert cfg.hydra.sweep.dir.endswith("optuna/overfit_imdb"), cfg.hydra.sweep.dir

@@ -21,7 +21,7 @@ from test_faults_reviews import BAD_FILES, make_bad_file
 
 DRIVER = r"""
 import io, json, os, runpy, sys
-import torch, lightning, hydra, overfit.checkpoints, overfit.predict, overfit.evaluate, overfit.cli  # not per fork
+import torch, lightning, hydra, overfit.checkpoints.classifier, overfit.predict, overfit.eval, overfit.cli  # once
 from hydra.core.plugins import Plugins; Plugins.instance()  # Hydra's plugin scan, also once
 cases, results = json.load(open(sys.argv[1])), []
 for i, (script, args) in enumerate(cases):

@@ -1,4 +1,4 @@
-"""A resume is the same run: its settings come from the checkpoint (overfit/run_config.py), not from the command.
+"""A resume is the same run: its settings come from the checkpoint (checkpoints/run_config.py), not from the command.
 
 One killed `model=dropout seed=3` run, resumed four ways: by the interrupt hint pasted as printed, from a copy of its
 checkpoint alone (no override at all), with a setting that contradicts it (refused), and extended (allowed,

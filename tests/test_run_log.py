@@ -1,7 +1,7 @@
 """Each run keeps its own log: <run dir>/train.log holds what the terminal showed (the summary, Lightning's lines,
 warnings, errors, the interrupt's resume hint), also when nobody watches a terminal (a SLURM job); the terminal
 itself shows what it showed before; progress-bar redraws stay out of the log; hparams.yaml holds the run's
-hyperparameters (overfit/run_log.py, overfit/tracking.py)."""
+hyperparameters (overfit/runs/train_log.py, overfit/runs/tensorboard.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from overfit import cli, run_log
+from overfit import cli, shown
 from overfit.errors import RunInterrupted
+from overfit.runs import train_log as run_log
 
 # Lightning warns about this with the tiny data (5 batches an epoch): a warning every run shows
 LOG_INTERVAL_WARNING = "is smaller than the logging interval Trainer(log_every_n_steps=50)"
@@ -122,19 +123,19 @@ def test_warnings_and_crashes_go_to_the_log_and_logging_is_restored(job, capsys)
     with pytest.raises(ValueError):
         cli.run_task(task, cfg, script="train.py")
     err = capsys.readouterr().err
-    shown = [line for line in err.splitlines() if message in line]
-    assert len(shown) == 1 and shown[0].endswith(f"UserWarning: {message}") and "[py.warnings]" not in err
+    lines = [line for line in err.splitlines() if message in line]
+    assert len(lines) == 1 and lines[0].endswith(f"UserWarning: {message}") and "[py.warnings]" not in err
     text = log.read_text()
-    assert shown[0] in text
+    assert lines[0] in text
     assert "Traceback (most recent call last)" in text and "ValueError: boom" in text  # a crash: the log keeps it
     assert (warnings.showwarning, logging.getLogger("py.warnings").propagate) == before
-    run_log.show("after the run")  # nothing records outside a run
+    shown.show("after the run")  # nothing records outside a run
     assert "after the run" not in log.read_text()
 
 
 def test_without_hydra_nothing_is_recorded_or_changed(capsys):
     with run_log.recorded():
-        run_log.show("plain")
+        shown.show("plain")
     assert capsys.readouterr().out == "plain\n" and run_log.run_logs() == []
 
 

@@ -31,8 +31,8 @@ from optuna.trial import TrialState
 from test_compare import run_py, sweep_overrides
 from test_sweeps import DDP_CPU, PROBE, trial_dirs
 
-from overfit import rundir
 from overfit.cli import accept_null_groups, run_hydra_main, run_task
+from overfit.runs import dirs as rundir
 from overfit.train import train
 
 SEARCH = ["train.py", "-m", "hparams_search=optuna"]
@@ -260,7 +260,7 @@ def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_
 
 @pytest.mark.slow
 def test_ddp_inside_a_search_trains_each_trial_once_with_agreeing_ranks(tiny_archive, tmp_path):
-    """Lightning #11300: without overfit.sweeps, rank 1 re-ran the whole sweep (other hyperparameters, a second
+    """Lightning #11300: without overfit.runs.ddp, rank 1 re-ran the whole sweep (other hyperparameters, a second
     sweep dir). Rank 1 must not report to the study either: one intermediate value per trial and epoch."""
     result = run_py(*SEARCH, "hydra.sweeper.n_trials=2", *DDP_CPU, PROBE, *sweep_overrides(tiny_archive, tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]

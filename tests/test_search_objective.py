@@ -25,8 +25,8 @@ from test_compare import sweep_overrides
 from test_search import SEARCH, journal, search_in_process
 
 import overfit
-from overfit.checkpoints import load_classifier
-from overfit.search_space import SearchError
+from overfit.checkpoints.classifier import load_classifier
+from overfit.search.space import SearchError
 
 
 def compose_search(*overrides: str):
@@ -95,7 +95,7 @@ def test_the_best_trial_is_scored_by_the_weights_it_tested_and_its_command_repro
 
 @pytest.mark.parametrize("overrides", [(), ("model=early_stopping",), ("callbacks=early_stopping",)])
 def test_every_trial_keeps_its_best_val_acc_epoch_and_the_command_keeps_it_too(overrides):
-    from overfit import search_objective
+    from overfit.search import objective as search_objective
 
     cfg = compose_search("hparams_search=optuna", *overrides)
     assert "val/acc_best: val/acc of the epoch that callbacks.best_checkpoint keeps" in search_objective.check(cfg)
@@ -120,7 +120,7 @@ def test_every_trial_keeps_its_best_val_acc_epoch_and_the_command_keeps_it_too(o
     ],
 )
 def test_settings_that_would_score_other_weights_than_the_tested_are_refused(overrides, says):
-    from overfit import search_objective
+    from overfit.search import objective as search_objective
 
     with pytest.raises(SearchError) as refused:
         search_objective.check(compose_search("hparams_search=optuna", *overrides))
@@ -128,7 +128,7 @@ def test_settings_that_would_score_other_weights_than_the_tested_are_refused(ove
 
 
 def test_scoring_the_final_weights_is_allowed_when_the_final_weights_are_tested():
-    from overfit import search_objective
+    from overfit.search import objective as search_objective
 
     cfg = compose_search("hparams_search=optuna", "callbacks.best_checkpoint=null", "optimized_metric=val/acc")
     assert search_objective.check(cfg).startswith("val/acc of the final weights")
@@ -146,7 +146,7 @@ def test_a_mismatched_search_fails_in_one_line_before_any_trial(tiny_archive, tm
 
 
 def test_importance_is_drawn_from_importance_min_trials_complete_trials_on(tmp_path):
-    from overfit.search_report import plot
+    from overfit.search.report import plot
 
     study = optuna.create_study(direction="maximize")
     study.optimize(lambda t: t.suggest_float("x", 0, 1) + 0.1 * t.suggest_float("y", 0, 1), n_trials=9)

@@ -7,7 +7,7 @@ import pytest
 from test_compare import sweep_overrides
 from test_search import SEARCH, search_in_process
 
-from overfit.search_space import SearchError, make_pruner, parse_space
+from overfit.search.space import SearchError, make_pruner, parse_space
 
 
 @pytest.mark.parametrize(

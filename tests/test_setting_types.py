@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
 import overfit
-from overfit import rundir
-from overfit.checks import check_setting_types
 from overfit.errors import OverfitError
+from overfit.runs import dirs as rundir
+from overfit.runs.checks import check_setting_types
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from test_compare import run_py, sweep_overrides
 
 from overfit.errors import OverfitError
-from overfit.slurm import Node, check_request, gpu_count, read_partitions
+from overfit.runs.slurm import Node, check_request, gpu_count, read_partitions
 
 
 def scontrol_node() -> dict[str, str]:

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from test_compare import run_py, sweep_overrides
 
-from overfit import resume
+from overfit.checkpoints import resume
 from overfit.train import train
 
 

@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 import torch
 
-from overfit import threads
-from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads
+from overfit.runs import threads
+from overfit.runs.threads import TORCH_DEFAULT_THREADS, torch_threads
 from overfit.train import train
 
 

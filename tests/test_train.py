@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException, OverrideParseException
 
 from overfit.cli import explain_config_error
 from overfit.errors import NonFiniteLossError, OverfitError
-from overfit.evaluate import evaluate
+from overfit.eval import evaluate
 from overfit.predict import predict
 from overfit.train import train
 
@@ -269,7 +269,7 @@ def test_the_progress_bar_counts_epochs_from_one(kind):
     from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
     from lightning.pytorch.demos.boring_classes import BoringModel
 
-    from overfit.progress import RichBar, TQDMBar
+    from overfit.runs.progress import RichBar, TQDMBar
 
     if kind == "rich" and not _RICH_AVAILABLE:
         pytest.skip("rich is not installed (not a dependency): progress_bar() gives the tqdm bar, tested beside")

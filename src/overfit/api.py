@@ -87,8 +87,8 @@ def run(*overrides: str, config_dir: str | Path | None = None) -> TrainedRun:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from overfit import rundir
     from overfit.cli import accept_null_groups
+    from overfit.runs import dirs as rundir
 
     conf = _find_config_dir(config_dir)
     for flag in ("-m", "--multirun"):

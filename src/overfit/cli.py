@@ -22,12 +22,13 @@ from hydra.errors import (
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from overfit import run_log
-from overfit.checks import check_setting_types
+from overfit import shown
 from overfit.errors import OverfitError, RunInterrupted
-from overfit.rundir import remove_refused_sweep_dirs
-from overfit.sweep_hparams import SWEEP_DEFINITION
-from overfit.sweeps import ddp_ranks_run_this_job
+from overfit.runs import train_log as run_log
+from overfit.runs.checks import check_setting_types
+from overfit.runs.ddp import ddp_ranks_run_this_job
+from overfit.runs.dirs import remove_refused_sweep_dirs
+from overfit.runs.sweep_hparams import SWEEP_DEFINITION
 
 log = logging.getLogger("overfit")
 
@@ -38,7 +39,7 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
     In a multirun the error is re-raised instead, so the launcher or sweeper records the failed
     job (Optuna marks the trial failed) rather than the whole sweep exiting.
     `script` is the @hydra.main file (train.py): DDP ranks of a multirun job re-run it for that
-    job alone (see overfit/sweeps.py). What is printed here also goes to the run's train.log (run_log).
+    job alone (see overfit/runs/ddp.py). What is printed here also goes to the run's train.log (run_log).
     """
     with run_log.recorded():
         try:
@@ -46,20 +47,20 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig, script
                 return call_task(task, cfg)
         except OverfitError as err:
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-                run_log.record(f"error: {err}")  # the terminal gets it once the sweep ends (run_hydra_main)
+                shown.record(f"error: {err}")  # the terminal gets it once the sweep ends (run_hydra_main)
                 drop_empty_run_dir()  # the job's dir, if the job was refused before it wrote anything
                 raise
-            run_log.show(f"error: {err}", error=True)
+            shown.show(f"error: {err}", error=True)
             drop_empty_run_dir()
             sys.exit(2)
         except RunInterrupted as stop:  # a signal ends a sweep too: schedulers and `&&` must see the failure
-            run_log.show(f"interrupted: {stop}", error=True)
+            shown.show(f"interrupted: {stop}", error=True)
             sys.exit(stop.exit_code)
         except KeyboardInterrupt:  # Ctrl-C before or after Lightning's own handling (data preparation, summaries)
-            run_log.show("interrupted: Ctrl-C before training started or after it ended; nothing to resume", error=True)
+            shown.show("interrupted: Ctrl-C before training started or after it ended; nothing to resume", error=True)
             sys.exit(128 + signal.SIGINT)
         except Exception as err:  # a crash: Python prints the traceback on the terminal; the log keeps it too
-            run_log.record(f"{type(err).__name__}: {err}", exc_info=True)
+            shown.record(f"{type(err).__name__}: {err}", exc_info=True)
             raise
 
 
@@ -79,7 +80,7 @@ def call_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> fl
         except OverfitError as refused:
             err = refused
         if own:  # overfit.run: the caller gets the error; the run's log keeps it (run_task records its own)
-            run_log.record(f"error: {err}")
+            shown.record(f"error: {err}")
         raise err from None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from overfit.checkpoints import load_classifier
+from overfit.checkpoints.classifier import load_classifier
 from overfit.data.text import encode
 from overfit.errors import OverfitError, read_input_file
 
@@ -62,7 +62,7 @@ def check_reviews(reviews: Sequence[str]) -> None:
 
 
 def predict_with(model: torch.nn.Module, state: dict, reviews: Sequence[str]) -> list[float | None]:
-    """predict() with the (model, data state) of overfit.checkpoints.load_classifier, already loaded."""
+    """predict() with the (model, data state) of overfit.checkpoints.classifier.load_classifier, already loaded."""
     check_reviews(reviews)
     indices, offsets = encode(list(reviews), state["vocabulary"], **state["preprocessing"])
     counts = torch.diff(offsets, append=torch.tensor([indices.numel()])).tolist()  # known words per review

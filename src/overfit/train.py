@@ -22,14 +22,16 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import resume, run_config, run_log, rundir
-from overfit.checkpoints import check_resumable, read_checkpoint
-from overfit.checks import check_config
+from overfit import shown
+from overfit.checkpoints import resume, run_config
+from overfit.checkpoints.checks import check_resumable, read_checkpoint
 from overfit.errors import OverfitError, RunInterrupted
-from overfit.quiet import quiet_lightning
-from overfit.run_summary import fit_record, print_summary
-from overfit.threads import TORCH_DEFAULT_THREADS, torch_threads  # noqa: F401 (TORCH_DEFAULT_THREADS: tests)
-from overfit.tracking import keep_hparams, log_hparams
+from overfit.runs import dirs as rundir
+from overfit.runs.checks import check_config
+from overfit.runs.console import quiet_lightning
+from overfit.runs.summary import fit_record, print_summary
+from overfit.runs.tensorboard import keep_hparams, log_hparams
+from overfit.runs.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def _train(cfg: DictConfig) -> float:
     check_config(cfg)
     finished = resume.finished_message(cfg, resumed_from)
     if finished:
-        run_log.show(finished)
+        shown.show(finished)
         rundir.discard_if_nothing_run(cfg.paths.output_dir)  # a fresh run dir for it would hold only Hydra's files
         return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
     resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)

@@ -1,7 +1,7 @@
 """The `hydra/sweeper: overfit_optuna` plugin. Hydra imports every module under hydra_plugins at start-up,
 train.py runs that are no search included, so this one stays light: Optuna is imported only by a search.
 
-The work is done in overfit/search.py; this file holds the config schema and the Sweeper class Hydra needs.
+The work is done in overfit/search/sweeper.py; this file holds the config schema and the Sweeper class Hydra needs.
 """
 
 # No `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules, where
@@ -65,7 +65,7 @@ class OverfitOptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
-        from overfit.search import Search
+        from overfit.search.sweeper import Search
 
         launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function

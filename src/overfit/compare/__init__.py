@@ -14,6 +14,12 @@
     plots.py     the per-run figures; pooled_plots.py: the seeds pooled (no band over a few seeds);
     headline.py  remedies.png: which variant, by how much (test acc, gap, val loss; each seed drawn)
     tables.py    comparison.md/.csv, pooled.md/.csv, warnings.txt; `write_comparison` writes all of them
+    stats.py     mean and 95% CI over a handful of seeds (Student's t)
+
+The three studies' pages (docs/results/, the README's block; `scripts/results.py` is their entry point):
+
+    studies.py       finds each study's newest sweep, measures it, writes the tables and figures
+    study_tables.py  the text of those pages, from what studies.py measured (`Sweep`) and pool_runs pooled
 
 What could not be read (a truncated or corrupted event file, a missing HPARAMS summary or test metrics) is a
 `Problem`, named with its file, in `runs.warnings`, in the run's `problems` (a column of both tables) and in

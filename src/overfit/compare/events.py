@@ -23,7 +23,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-RANKED = re.compile(r"^\d\d (\S.*)$")  # an HPARAMS name with its rank (overfit.tracking.tb_name)
+RANKED = re.compile(r"^\d\d (\S.*)$")  # an HPARAMS name with its rank (overfit.runs.tensorboard.tb_name)
 logging.getLogger("tensorboard").setLevel(logging.ERROR)
 
 

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from overfit.compare.labels import HIDDEN, TRAIN_SIZE, fmt_value, plain, variant_order, width
 from overfit.compare.plots import _color, _save, _suffix
 from overfit.compare.pooling import Group
-from overfit.stats import MANY_SEEDS, band, mean_ci95
+from overfit.compare.stats import MANY_SEEDS, band, mean_ci95
 
 BOUNDS = {"acc": (0.0, 1.0), "loss": (0.0, math.inf), "gap": (-1.0, 1.0)}  # what a band may never leave
 

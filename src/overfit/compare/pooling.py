@@ -2,7 +2,7 @@
 
 Runs that differ only in `seed` (every other HPARAMS key equal, `data.train_size` included) form one row of the
 pooled table: n, the seeds, and for each of test acc, test loss, best val acc, min val loss and the
-generalization gap a mean and the half-width of its 95% t-interval (`overfit.stats.mean_ci95`; n = 1: no
+generalization gap a mean and the half-width of its 95% t-interval (`overfit.compare.stats.mean_ci95`; n = 1: no
 interval), and the seeds' own values (`<metric>_seeds`, in seed order). The gap is train acc - val acc at the last
 epoch, train acc measured as val acc is (eval mode, dropout off: runs.py). Each non-baseline row also gets the
 paired difference test acc(variant, seed) - test acc(baseline, same seed), over the seeds both have, against the
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from overfit.compare.labels import REFERENCE, SEED, VARIANT, group_label, plain, sweep_order, swept_keys, variant_order
 from overfit.compare.runs import Run, epoch_ranges
-from overfit.stats import mean_ci95
+from overfit.compare.stats import mean_ci95
 
 POOLED = ("test_acc", "test_loss", "best_val_acc", "min_val_loss", "gap")  # per-run row keys pooled over seeds
 # A run at chance for this many epochs in a row is "stuck": on 500 reviews a seed may sit near 50% for an epoch or

@@ -1,11 +1,11 @@
 """Finished runs as `Run`s: curves per epoch, final metrics, HPARAMS, and what is missing or damaged.
 
 A run is a dir holding event files (its run dir; older runs: its tensorboard/ subdir). Its variant and seed come
-from the HPARAMS session that `overfit.tracking.log_hparams` writes (falling back to the run dir's name).
+from the HPARAMS session that `overfit.runs.tensorboard.log_hparams` writes (falling back to the run dir's name).
 Curves are loss/train, acc/train, loss/val, acc/val at step = epoch (1-based), named train/loss ... here; test/acc
 sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stopping epoch). Older files (per-step
 train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
-HPARAMS definition (overfit.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
+HPARAMS definition (overfit.runs.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
 known at the start, as with Optuna) is no run and is skipped.
 
 The generalization gap is train/acc_eval (the final weights on the train split in eval mode, dropout off: what the

@@ -20,7 +20,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
-from overfit import run_log
+from overfit import shown
 from overfit.data import archive as imdb_archive
 from overfit.data import cache as feature_cache
 from overfit.data.batches import (
@@ -188,7 +188,7 @@ class IMDBDataModule(L.LightningDataModule):
                 + (subset if s == "train" else "")
                 for s, d in self.datasets.items()
             ]
-            run_log.show(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))
+            shown.show(f"IMDB class counts ({len(self.vocabulary):,} words, cache {cache}):\n" + "\n".join(lines))
 
     # ---- model / checkpoint interface ------------------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from overfit import run_log
+from overfit import shown
 from overfit.data.matrix import check_rank
 from overfit.errors import NonFiniteLossError, OverfitError
 
@@ -115,7 +115,7 @@ class LowRankFactorization(L.LightningModule):
     def on_fit_end(self) -> None:
         if self.last and self.trainer.is_global_zero:
             loss, gap = (float(v) for v in self.last.values())
-            run_log.show(
+            shown.show(
                 f"rank-{self.hparams.rank} factorization after {self.trainer.global_step} steps: "
                 f"loss {loss:.4f}, best possible {self.optimal_loss:.4f} (Eckart-Young), gap {gap:.3g}",
             )

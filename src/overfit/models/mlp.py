@@ -18,7 +18,7 @@ from torch import nn
 
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.models.sparse_linear import SparseLinear
-from overfit.tracking import log_epoch
+from overfit.runs.tensorboard import log_epoch
 
 STAGES = ("train", "val", "test")
 TRAIN_EVAL = ("train/acc_eval", "train/loss_eval")  # the final weights on the train split, in eval mode

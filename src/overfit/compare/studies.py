@@ -22,16 +22,13 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from overfit.compare import load_runs, read_events, write_comparison
+from overfit.compare.study_tables import Sweep, readme_block, results_page
 from overfit.errors import OverfitError
-from overfit.results_tables import duration as duration  # scripts/results.py and the tests import these two from here
-from overfit.results_tables import machine as machine
-from overfit.results_tables import readme_block, results_page
 
 STUDIES = ("regularization", "more_data", "capacity")
 FIGURES = {  # the first of each goes into the README too
@@ -60,18 +57,6 @@ def newest_sweeps(logs: Path) -> dict[str, Path]:
         if kind in STUDIES:
             found[kind] = sweep
     return found
-
-
-@dataclass
-class Sweep:
-    study: str
-    path: Path
-    runs: int = 0  # run dirs with a metrics.json
-    unfinished: list = field(default_factory=list)  # run dirs without one
-    wall_s: float = 0.0  # sum of the runs' metrics.json wall_s (data, fit, test)
-    train_s: float = 0.0  # sum of time/train_s (fit only)
-    span_s: float = math.nan  # sweep start (dir name, else first event) -> the last run's last event
-    start: float = math.nan  # unix time
 
 
 def measure(study: str, sweep: Path) -> Sweep:

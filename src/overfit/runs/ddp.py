@@ -1,6 +1,6 @@
 """What a run needs to be correct inside a sweep or on a cluster.
 
-Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`, item 3 by the Optuna config.
+Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`.
 
 1. DDP inside a Hydra multirun (Lightning #11300, Hydra #2070). Lightning's `strategy=ddp` starts ranks
    1..N-1 by re-running the script with the original command line, `-m` and sweep included: every extra
@@ -11,8 +11,8 @@ Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`, it
    undone so the next job of the sweep starts its own ranks. Under SLURM with ntasks-per-node = devices
    nothing is re-launched (SLURM starts the ranks), so none of this applies.
 2. `ckpt_path=last`: resume from this run's own newest intact checkpoint if there is one, else start fresh:
-   what a requeued (preempted) cluster job needs, since it runs again in the same directory (overfit/resume.py).
-3. `ReportBest`, a Hydra callback: prints where the Optuna search (overfit/search.py) wrote the best parameters.
+   what a requeued (preempted) cluster job needs, since it runs again in the same directory
+   (overfit/checkpoints/resume.py).
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
 
 log = logging.getLogger("overfit")
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -74,13 +71,3 @@ def ddp_ranks_run_this_job(entry: str):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-class ReportBest(Callback):
-    """Hydra callback: after an Optuna search, print <sweep dir>/optimization_results.yaml (best value, parameters,
-    trial, run dir, the command that re-runs it, trial counts, figures) and its path."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
-        if results.is_file():
-            print(f"best parameters: {results}\n{results.read_text()}", flush=True)

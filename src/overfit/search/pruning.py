@@ -15,7 +15,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from overfit.errors import OverfitError
-from overfit.search_space import make_pruner, open_storage, plain
+from overfit.search.space import make_pruner, open_storage, plain
 
 log = logging.getLogger("overfit")
 

@@ -2,7 +2,7 @@
 
 conf/logger/tensorboard.yaml registers `SweepHParams` under hydra.callbacks. Without the definition TensorBoard
 derives one from the runs' sessions; with it the HPARAMS tab names what the sweep varies and shows the metric
-columns in overfit.tracking's order (test acc, test loss first). What a definition holds: tracking.py.
+columns in overfit.runs.tensorboard's order (test acc, test loss first). What a definition holds: tracking.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 from tensorboard.compat.proto.summary_pb2 import Summary
 
-from overfit.tracking import experiment_summary, flat_hparams, short_key
+from overfit.runs.tensorboard import experiment_summary, flat_hparams, short_key
 
 log = logging.getLogger("overfit")
 SWEEP_DEFINITION = ".hparams"  # the end of its event file's name (cli.drop_empty_run_dir tells it from a run's files)

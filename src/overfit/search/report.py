@@ -8,7 +8,8 @@ at its end from the whole study:
                                 importance from hydra.sweeper.importance_min_trials complete trials on)
 
 Workers sharing the sweep dir each rewrite these files: every one is written atomically (overfit.atomic), so
-readers never see half of one.
+readers never see half of one. `ReportBest` (a Hydra callback of conf/hparams_search/optuna.yaml) prints the
+first file at the end of the sweep.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
-from overfit import atomic, search_objective
+from overfit import atomic
+from overfit.search import objective as search_objective
 
 log = logging.getLogger("overfit")
 FIGURES = {
@@ -169,3 +172,13 @@ def plot(study: Any, out: Path, complete: int, importance_min_trials: int) -> tu
             skipped[name] = " ".join(str(err).split())[:200]
             log.info(f"optuna: {name} skipped ({skipped[name]})")
     return written, skipped
+
+
+class ReportBest(Callback):
+    """Hydra callback: after an Optuna search, print <sweep dir>/optimization_results.yaml (best value, parameters,
+    trial, run dir, the command that re-runs it, trial counts, figures) and its path."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
+        if results.is_file():
+            print(f"best parameters: {results}\n{results.read_text()}", flush=True)

@@ -14,7 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import atomic, run_log
+from overfit import atomic, shown
 
 
 def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
@@ -68,4 +68,4 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
     if checkpoint is not None and checkpoint.dirpath:
         # continue in this same dir (its curves stay one run); the checkpoints record the run's settings
         lines.append(f"ckpts    {checkpoint.dirpath}  (resume: python train.py ckpt_path=last hydra.run.dir={out_dir})")
-    run_log.show("\n".join(lines))  # printed, and kept in the run's train.log
+    shown.show("\n".join(lines))  # printed, and kept in the run's train.log

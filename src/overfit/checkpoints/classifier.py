@@ -1,12 +1,9 @@
 """Reading our checkpoints safely, and refusing a bad one in one line before any long work.
 
 The checks that hold for any Lightning checkpoint (weights_only loading, its structure, weights that fit a
-model, finite values) are checkpoint_checks.py's; here, on top of them, the IMDB classifier's: its vocabulary
-and preprocessing, hyper_parameters that build it. Every function raises a one-line OverfitError.
+model, finite values, the state a resume needs) are checks.py's; here, on top of them, the IMDB classifier's: its
+vocabulary and preprocessing, hyper_parameters that build it. Every function raises a one-line OverfitError.
 
-    read_checkpoint(path)                   -> dict   any Lightning checkpoint (train.py: before data work)
-    check_weights(checkpoint, model, path)  -> None   names, shapes vs `model`, finiteness
-    check_resumable(path, model)            -> dict   both, plus the training state a resume needs
     load_checkpoint(path)                   -> dict   an IMDB classifier's, fully checked (eval / predict)
     load_classifier(path)                   -> (BagOfWordsMLP in eval mode, data state)
 """
@@ -17,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-from overfit.checkpoint_checks import check_resumable as check_resumable  # train.py and the tests import it from here
-from overfit.checkpoint_checks import check_weights, describe, fail, read_checkpoint
+from overfit.checkpoints.checks import check_weights, describe, fail, read_checkpoint
 from overfit.data.imdb import IMDBDataModule
 from overfit.data.text import vocabulary_list
 from overfit.models.mlp import BagOfWordsMLP

@@ -4,7 +4,7 @@ the terminal (under SLURM, stdout ends in .submitit/*_log.out, far from the run)
 Hydra's job logging (conf/hydra/default.yaml) gives the root logger a file handler on <run dir>/<job name>.log.
 While a run's task runs (`recorded()`, entered by overfit.cli for train.py, eval.py and overfit.run):
 - records of our own loggers reach it through the root, as they always did;
-- `show(text)`: what we print for people (the summary, errors, the interrupt's resume hint) is printed as before
+- `overfit.shown.show(text)`: what we print for people (the summary, errors, the resume hint) is printed as before
   and recorded through the `overfit.shown` logger, which only the run's log hears;
 - Lightning's loggers: Lightning, imported before logging is configured (train.py), gives them a stderr handler of
   their own and stops their records there; the run's log is added to them;
@@ -20,25 +20,11 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-SHOWN = logging.getLogger("overfit.shown")
-SHOWN.propagate = False  # the terminal gets the text from print(): the root's console must not repeat it
-SHOWN.addHandler(logging.NullHandler())  # outside a run: nowhere (not Python's last-resort stderr handler)
-SHOWN.setLevel(logging.INFO)
+from overfit.shown import SHOWN
+
 LIGHTNING = ("lightning.pytorch", "lightning.fabric")
 _active: list[bool] = []  # recorded() is re-entered by cli.call_task under cli.run_task: the outer one records
 _fresh: set[Path] = set()  # run logs that were empty when the run began (cli.drop_empty_run_dir)
-
-
-def show(text: str, *, error: bool = False) -> None:
-    """Print `text` (stderr for an error), exactly as print() does, and keep it in the run's log."""
-    print(text, file=sys.stderr if error else sys.stdout, flush=True)
-    SHOWN.log(logging.ERROR if error else logging.INFO, text)
-
-
-def record(text: str, *, exc_info: bool = False) -> None:
-    """Keep an error in the run's log only: what the terminal shows some other way (a sweep's error line, printed
-    once the sweep ends; Python's traceback of a crash, with `exc_info`)."""
-    SHOWN.error(text, exc_info=exc_info)
 
 
 def run_logs() -> list[logging.FileHandler]:

@@ -2,7 +2,7 @@
 
 The data settings that shape the features (vocabulary size, preprocessing) are taken from the
 checkpoint, so the test set is encoded exactly as the model was trained. The checkpoint is read and
-checked first (overfit.checkpoints.load_checkpoint: a bad file is refused in one line), before the
+checked first (overfit.checkpoints.classifier.load_checkpoint: a bad file is refused in one line), before the
 archive is read.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from overfit import run_log
-from overfit.checkpoints import load_classifier
-from overfit.checks import check_devices
+from overfit import shown
+from overfit.checkpoints.classifier import load_classifier
 from overfit.errors import OverfitError
-from overfit.quiet import quiet_lightning
+from overfit.runs.checks import check_devices
+from overfit.runs.console import quiet_lightning
 
 quiet_lightning()  # no cloud tips, no warnings about Lightning's own internals
 
@@ -37,7 +37,7 @@ def evaluate(cfg: DictConfig) -> float:
     datamodule.load_state_dict(state)  # raises if the archive gives another vocabulary
     trainer = instantiate(cfg.trainer, logger=False)
     (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
-    run_log.show(
+    shown.show(
         f"== {model.hparams.variant}: {cfg.ckpt_path} ==\n"
         f"test     loss {metrics['test/loss']:.4f}  acc {metrics['test/acc']:.4f}  "
         f"({len(datamodule.datasets['test']):,} reviews)"

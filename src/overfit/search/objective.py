@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from overfit.search_space import SearchError
+from overfit.search.space import SearchError
 
 # optimized_metric -> (the per-epoch metric, mode) of the checkpoint that keeps the epoch it comes from.
 # val/acc_best: the model's best val/acc so far (models/mlp.py), first reached = ModelCheckpoint's strict "max".

@@ -99,7 +99,7 @@ def run_name(default: str, ckpt_path: str | None) -> str:
     if not ckpt_path or ckpt_path == "last":
         return default
     try:
-        from overfit.resume import inspect, newest_intact  # torch: only when resuming from a file
+        from overfit.checkpoints.resume import inspect, newest_intact  # torch: only when resuming from a file
 
         found = inspect(Path(ckpt_path))
         if isinstance(found, str):

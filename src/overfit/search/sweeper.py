@@ -28,8 +28,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import search_objective
-from overfit.search_space import (
+from overfit.search import objective as search_objective
+from overfit.search.space import (
     SearchError,
     build,
     first_line,
@@ -40,7 +40,7 @@ from overfit.search_space import (
     quote,
     storage_url,
 )
-from overfit.search_workers import HOST, ask_lock, fail_lost, heartbeat, mark_lost
+from overfit.search.workers import HOST, ask_lock, fail_lost, heartbeat, mark_lost
 
 log = logging.getLogger("overfit")
 
@@ -53,7 +53,7 @@ class Search:
         self.job_idx, self.launched, self.failures = 0, 0, []
 
     def run(self, arguments: list[str]) -> None:
-        from overfit.search_report import write_results
+        from overfit.search.report import write_results
 
         try:
             study = self.prepare(arguments)

@@ -1,25 +1,23 @@
 """The text of the results: the tables and sections of docs/results/results.md and of the README's block.
 
-Every function here formats what results.py measured (`Sweep`) and overfit.compare pooled (one row per group:
-mean and 95% CI of each metric over seeds, `<metric>_mean` / `<metric>_ci95`); nothing is read here but this
-machine's CPU model (`machine`), which the headers name.
+Every function here formats what studies.py measured (a `Sweep`, defined here) and overfit.compare pooled (one
+row per group: mean and 95% CI of each metric over seeds, `<metric>_mean` / `<metric>_ci95`); nothing is read
+here but this machine's CPU model (`machine`), which the headers name.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import torch
 
 from overfit.compare import REFERENCE
 from overfit.compare.labels import first_value, plain
 from overfit.compare.pooling import CHANCE_EPOCHS
-from overfit.threads import cpu_model, usable_cpus
-
-if TYPE_CHECKING:  # annotations only: results.py imports this module
-    from overfit.results import Sweep
+from overfit.runs.threads import cpu_model, usable_cpus
 
 GAP = "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off)"
 SPLIT = (
@@ -27,6 +25,19 @@ SPLIT = (
     f"{CHANCE_EPOCHS}+ epochs in a row, others did not), each seed's value, marked (split)"
 )
 SWEPT = {"more_data": ("data.train_size", "train size"), "capacity": ("model.hidden", "width")}
+
+
+# What studies.measure reads off one sweep dir.
+@dataclass
+class Sweep:
+    study: str
+    path: Path
+    runs: int = 0  # run dirs with a metrics.json
+    unfinished: list = field(default_factory=list)  # run dirs without one
+    wall_s: float = 0.0  # sum of the runs' metrics.json wall_s (data, fit, test)
+    train_s: float = 0.0  # sum of time/train_s (fit only)
+    span_s: float = math.nan  # sweep start (dir name, else first event) -> the last run's last event
+    start: float = math.nan  # unix time
 
 
 def machine() -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from overfit import run_config
+from overfit.checkpoints import run_config
 from overfit.errors import OverfitError
 
 log = logging.getLogger("overfit")

@@ -22,7 +22,7 @@ LAYERS = {
     "faces": {"__init__", "train", "eval", "predict", "api", "cli"},
     "machinery": {"runs", "checkpoints", "search", "compare"},
     "lab": {"data", "models", "optim_lab"},
-    "basics": {"errors", "atomic", "shown"},
+    "basics": {"errors", "atomic", "shown", "compat"},  # compat: dependencies' private names, used from any layer
 }
 RANK = {entry: rank for rank, names in enumerate(LAYERS.values()) for entry in names}
 

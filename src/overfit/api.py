@@ -144,13 +144,13 @@ def _check_single_run(cfg: DictConfig) -> None:
 def _run_job(cfg: DictConfig, overrides: tuple[str, ...]) -> TrainedRun:
     import json
 
-    from hydra._internal.callbacks import Callbacks
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.utils import JobStatus, run_job
     from hydra.types import HydraContext
     from omegaconf import OmegaConf
 
     from overfit.cli import call_task, drop_empty_run_dir
+    from overfit.compat.hydra import job_callbacks
     from overfit.train import train
 
     try:  # the unique_dir claim, now (run_job reads the cached value): its one failure is a sys.exit(2)
@@ -165,14 +165,16 @@ def _run_job(cfg: DictConfig, overrides: tuple[str, ...]) -> TrainedRun:
     def task(task_cfg: DictConfig) -> float | None:
         try:
             value = call_task(train, task_cfg)
-        except OverfitError:
-            drop_empty_run_dir()  # needs HydraConfig, which run_job unsets when the task returns
+            seen["dir"] = Path(OmegaConf.select(task_cfg, "paths.output_dir")).absolute()
+            seen["config"] = OmegaConf.create(OmegaConf.to_container(task_cfg, resolve=True))
+            return value
+        except Exception as err:  # run_job keeps it in the JobReturn, whose return_value prints Hydra's notice too
+            seen["error"] = err
+            if isinstance(err, OverfitError):
+                drop_empty_run_dir()  # needs HydraConfig, which run_job unsets when the task returns
             raise
-        seen["dir"] = Path(OmegaConf.select(task_cfg, "paths.output_dir")).absolute()
-        seen["config"] = OmegaConf.create(OmegaConf.to_container(task_cfg, resolve=True))
-        return value
 
-    callbacks = Callbacks(cfg)
+    callbacks = job_callbacks(cfg)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
@@ -192,10 +194,10 @@ def _run_job(cfg: DictConfig, overrides: tuple[str, ...]) -> TrainedRun:
                 handler.close()
         root.handlers[:], root.level = handlers, level
     if ret.status == JobStatus.FAILED:
-        raise ret._return_value  # the task's own exception (ret.return_value would also print Hydra's notice)
+        raise seen["error"]  # the task's own exception
     metrics_file = seen["dir"] / "metrics.json"
     record = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    value = ret._return_value
+    value = ret.return_value
     return TrainedRun(
         dir=seen["dir"],
         metrics=record.get("metrics", {}),

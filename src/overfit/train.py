@@ -8,7 +8,6 @@ part), then the model, then the Trainer. Anything the user got wrong fails befor
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
@@ -16,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -24,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from overfit import shown
 from overfit.checkpoints import resume, run_config
-from overfit.checkpoints.checks import check_resumable, read_checkpoint
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.runs import dirs as rundir
 from overfit.runs.checks import check_config
@@ -64,8 +61,8 @@ def _train(cfg: DictConfig) -> float:
     if finished:
         shown.show(finished)
         rundir.discard_if_nothing_run(cfg.paths.output_dir)  # a fresh run dir for it would hold only Hydra's files
-        return _previous_result(resumed_from.path, cfg.get("optimized_metric"))
-    resume_ckpt = _check_resume_checkpoint(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
+        return resume.previous_result(resumed_from.path, cfg.get("optimized_metric"))
+    resume_ckpt = resume.check_fits(cfg) if cfg.get("ckpt_path") else resume.refuse_to_overwrite(cfg)
     if resumed_from is not None:
         log.info(f"resuming from {resumed_from.path} ({resumed_from.epochs_done} epochs done)")
     L.seed_everything(cfg.seed, workers=True)
@@ -97,7 +94,8 @@ def _train(cfg: DictConfig) -> float:
     with _report_interrupts(trainer, cfg, "training"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_seconds = time.perf_counter() - fit_start
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    # "step": the loggers' x-axis (the epoch, models/mlp.py), not a metric
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k != "step"}
     # Read now: testing a best checkpoint restores that epoch's model and callback state.
     record = fit_record(cfg, trainer, model)
 
@@ -149,56 +147,6 @@ def _report_interrupts(trainer: L.Trainer, cfg: DictConfig, doing: str):
         raise RunInterrupted(
             f"{signal.Signals(signum).name} during {doing} at step {trainer.global_step}: {where}", signum
         ) from None
-
-
-def _check_resume_checkpoint(cfg: DictConfig) -> dict:
-    """Before any data work: the checkpoint fits this config's model (names, shapes) and holds finite numbers.
-
-    The model is built on the meta device (shapes only, no memory) with the input width the checkpoint was
-    trained with; a different vocabulary is caught once the data is loaded (IMDBDataModule.load_state_dict).
-    """
-    checkpoint = read_checkpoint(cfg.ckpt_path)
-    saved = checkpoint.get("hyper_parameters", {})
-    # Same shapes are not the same model: baseline and dropout share every tensor shape.
-    asked = {
-        k: OmegaConf.to_object(v) if OmegaConf.is_config(v) else v
-        for k, v in cfg.model.items()
-        if k in ("variant", "hidden", "dropout", "rank")
-    }
-    differ = {
-        k: (saved[k], v)
-        for k, v in asked.items()
-        if k in saved and list(np.atleast_1d(saved[k])) != list(np.atleast_1d(v))
-    }
-    if differ:
-        was = ", ".join(f"{k}={saved[k]}" for k in differ)
-        now = ", ".join(f"{k}={v}" for k, (_, v) in differ.items())
-        hint = f"model={saved['variant']}" if "variant" in differ else "the model settings it was trained with"
-        raise OverfitError(
-            f"ckpt_path={cfg.ckpt_path}: trained with model {was}, this run asks for {now}; "
-            f"resume with {hint} (and the rest of that run's overrides)"
-        )
-    data_kwargs = {k: saved[k] for k in ("vocab_size", "matrix_shape") if k in saved}
-    if "matrix_shape" in data_kwargs:  # the factorization: its singular values only set the optimum, not a shape
-        data_kwargs["singular_values"] = [0.0] * min(data_kwargs["matrix_shape"])
-    try:
-        with torch.device("meta"):
-            model = instantiate(cfg.model, **data_kwargs)
-    except Exception as err:  # e.g. a factorization checkpoint given to the IMDB model: say which file
-        raise OverfitError(
-            f"ckpt_path={cfg.ckpt_path}: does not fit model={OmegaConf.select(cfg, 'model.variant')} "
-            f"({type(err).__name__}); resume with the model settings it was trained with"
-        ) from None
-    return check_resumable(cfg.ckpt_path, model, checkpoint=checkpoint)
-
-
-def _previous_result(ckpt: Path, key: str | None) -> float:
-    """The optimized metric a finished run recorded in metrics.json (nan if it has none)."""
-    metrics = Path(ckpt).parent.parent / "metrics.json"
-    try:
-        return float(json.loads(metrics.read_text())["metrics"][key]) if key else float("nan")
-    except (OSError, KeyError, ValueError, TypeError):
-        return float("nan")
 
 
 def _has_test_set(datamodule: L.LightningDataModule) -> bool:

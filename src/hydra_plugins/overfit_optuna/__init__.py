@@ -1,1 +1,1 @@
-"""Hydra sweeper `overfit_optuna`: an Optuna (>= 4) search over a shared study (see overfit/search/sweeper.py)."""
+"""Hydra sweeper `overfit_optuna`: an Optuna (>= 5) search over a shared study (see overfit/search/sweeper.py)."""

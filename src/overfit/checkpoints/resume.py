@@ -8,6 +8,9 @@ written to a temp name and renamed (checkpoint_io.py), and Lightning writes the 
 deletes the old one. What a kill can leave broken is the `last.ckpt` link: between deleting the previous epoch
 file and re-linking, it dangles or is missing. So we never trust the name: every *.ckpt in the directory is
 opened (memory-mapped, so only the header is read) and the one with the most optimizer steps wins.
+
+Before any data work the chosen file must fit the model asked for (`check_fits`); a run already finished
+trains nothing and answers with the metric it recorded (`finished_message`, `previous_result`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from overfit.checkpoints import run_config
+from overfit.checkpoints.checks import check_resumable, read_checkpoint
 from overfit.errors import OverfitError
 
 log = logging.getLogger("overfit")
@@ -195,3 +201,54 @@ def _warn_skipped(broken: dict[Path, str], chosen: Candidate) -> None:
         log.warning(
             f"skipped checkpoint(s) that cannot be resumed from ({_describe(broken)}); using {chosen.path.name}"
         )
+
+
+def check_fits(cfg: DictConfig) -> dict:
+    """Before any data work (train.py): the ckpt_path checkpoint fits this config's model (names, shapes) and holds
+    finite numbers.
+
+    The model is built on the meta device (shapes only, no memory) with the input width the checkpoint was
+    trained with; a different vocabulary is caught once the data is loaded (IMDBDataModule.load_state_dict).
+    """
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    saved = checkpoint.get("hyper_parameters", {})
+    # Same shapes are not the same model: baseline and dropout share every tensor shape.
+    asked = {
+        k: OmegaConf.to_object(v) if OmegaConf.is_config(v) else v
+        for k, v in cfg.model.items()
+        if k in ("variant", "hidden", "dropout", "rank")
+    }
+    differ = {
+        k: (saved[k], v)
+        for k, v in asked.items()
+        if k in saved and list(np.atleast_1d(saved[k])) != list(np.atleast_1d(v))
+    }
+    if differ:
+        was = ", ".join(f"{k}={saved[k]}" for k in differ)
+        now = ", ".join(f"{k}={v}" for k, (_, v) in differ.items())
+        hint = f"model={saved['variant']}" if "variant" in differ else "the model settings it was trained with"
+        raise OverfitError(
+            f"ckpt_path={cfg.ckpt_path}: trained with model {was}, this run asks for {now}; "
+            f"resume with {hint} (and the rest of that run's overrides)"
+        )
+    data_kwargs = {k: saved[k] for k in ("vocab_size", "matrix_shape") if k in saved}
+    if "matrix_shape" in data_kwargs:  # the factorization: its singular values only set the optimum, not a shape
+        data_kwargs["singular_values"] = [0.0] * min(data_kwargs["matrix_shape"])
+    try:
+        with torch.device("meta"):
+            model = instantiate(cfg.model, **data_kwargs)
+    except Exception as err:  # e.g. a factorization checkpoint given to the IMDB model: say which file
+        raise OverfitError(
+            f"ckpt_path={cfg.ckpt_path}: does not fit model={OmegaConf.select(cfg, 'model.variant')} "
+            f"({type(err).__name__}); resume with the model settings it was trained with"
+        ) from None
+    return check_resumable(cfg.ckpt_path, model, checkpoint=checkpoint)
+
+
+def previous_result(ckpt: Path, key: str | None) -> float:
+    """The optimized metric a finished run recorded in metrics.json (nan if it has none)."""
+    metrics = Path(ckpt).parent.parent / "metrics.json"
+    try:
+        return float(json.loads(metrics.read_text())["metrics"][key]) if key else float("nan")
+    except (OSError, KeyError, ValueError, TypeError):
+        return float("nan")

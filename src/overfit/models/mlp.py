@@ -5,6 +5,10 @@
 The first layer (`SparseLinear`: `nn.EmbeddingBag(mode="sum")` plus a bias) computes exactly what
 `nn.Linear(vocab_size, hidden)` computes on the multi-hot vector, but touches only the
 ~130 words a review has instead of all 10,000 columns (tests/test_models.py checks the equality).
+
+Metrics go through Lightning's logging only, once an epoch: train/loss, train/acc, val/loss, val/acc, test/loss,
+test/acc reach callbacks (trainer.callback_metrics), trainer.validate()/test()'s results and every logger, at
+x = epoch (TensorBoard's tags, loss/train ...: CurvesTensorBoardLogger, conf/logger/tensorboard.yaml).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from overfit.errors import NonFiniteLossError, OverfitError
 from overfit.models.sparse_linear import SparseLinear
-from overfit.runs.tensorboard import log_epoch
 
 STAGES = ("train", "val", "test")
 TRAIN_EVAL = ("train/acc_eval", "train/loss_eval")  # the final weights on the train split, in eval mode
@@ -61,6 +65,7 @@ class BagOfWordsMLP(L.LightningModule):
         # ("train_totals", not "train": nn.Module.train is a method)
         self.epoch_totals = nn.ModuleDict({f"{s}_totals": EpochTotals() for s in (*STAGES, "train_eval")})
         self.best_val_acc, self.best_val_epoch = 0.0, -1
+        self.restored_epoch: int | None = None  # 1-based epoch of the checkpoint last loaded (on_load_checkpoint)
         self._first_bad: torch.Tensor | None = None  # deferred non-finite loss check (GPU), see training_step
 
     @staticmethod
@@ -80,24 +85,33 @@ class BagOfWordsMLP(L.LightningModule):
         return loss
 
     def _log_epoch(self, stage: str) -> float:
-        """Log the epoch's mean loss and accuracy (summed over DDP ranks) and reset.
+        """Log the epoch's mean loss and accuracy (summed over DDP ranks) and reset: one record an epoch.
 
-        Callbacks, the progress bar and train() read them as train/loss, val/acc, ... (trainer.callback_metrics);
-        TensorBoard gets them from tracking.log_epoch at step = epoch, as loss/train, acc/val, ... (only test/*
-        goes through Lightning's logging as well when there is no logger: what trainer.test() returns, for eval.py).
-        `epoch` (1-based) names the checkpoints: epoch_001.ckpt holds the weights after the first epoch.
+        `step` is the record's x for every logger: Lightning's LoggerConnector.log_metrics takes a logged `step` as
+        the step (and leaves it out of what loggers get) instead of the optimizer step. It also lands in
+        callback_metrics (a ModelCheckpoint filename's {step} would read the epoch; train() leaves it out of
+        metrics.json). `epoch` (1-based, not for loggers) names the checkpoints: epoch_001.ckpt = after epoch 1.
         """
         values = self.epoch_totals[f"{stage}_totals"].compute(self.trainer.strategy)
-        self.log_dict(
-            {f"{stage}/{kind}": v for kind, v in values.items()},
-            prog_bar=stage != "test",
-            logger=None if stage == "test" and not self.trainer.loggers else False,
-        )  # None: True, unwarned
-        if stage != "test" and not self.trainer.sanity_checking:
-            self.log("epoch", float(self.current_epoch + 1), logger=False)
-        log_epoch(self.trainer, stage, {kind: float(v) for kind, v in values.items()})
+        # logger left at None: True, without Lightning's warning when the Trainer has no logger (eval.py)
+        self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test")
+        if not self.trainer.sanity_checking:  # Lightning logs nothing of the sanity check
+            epoch = float(self.weights_epoch())
+            self.log("step", epoch)
+            if stage != "test":
+                self.log("epoch", epoch, logger=False)
         self.epoch_totals[f"{stage}_totals"].reset()
         return float(values["acc"])
+
+    def weights_epoch(self) -> int:
+        """The epoch (1-based) whose weights are measured: while fitting, the one ending; in validate() and test(),
+        the restored checkpoint's (ckpt_path=...), else the last one trained."""
+        trainer = self.trainer
+        if trainer.state.fn == TrainerFn.FITTING:
+            return trainer.current_epoch + 1
+        if trainer.ckpt_path and self.restored_epoch is not None:
+            return self.restored_epoch
+        return trainer.current_epoch
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # On the CPU, and on a GPU with data.device_batches, the batch is already where it goes: skip Lightning's
@@ -162,8 +176,9 @@ class BagOfWordsMLP(L.LightningModule):
         The running train/acc is a mean over the epoch's batches with dropout on and the weights still moving, so
         train/acc - val/acc compared unlike things (dropout's "gap" came out at -21 pp at width 2). One forward
         pass in eval mode, in validation's large batches: 15 ms, 0.5% of a 20-epoch `baseline` fit (studies.md).
-        Logged at the last epoch (TensorBoard) and into trainer.callback_metrics, which train() copies into
-        metrics.json (self.log is not allowed in this hook).
+        Into trainer.callback_metrics, which train() copies into metrics.json, and to every logger at the last epoch.
+        self.log is not allowed in this hook, so this one record goes through Logger.log_metrics, Lightning's public
+        logger API (CurvesTensorBoardLogger leaves these names as they are).
         """
         loader = getattr(getattr(self.trainer, "datamodule", None), "train_eval_dataloader", None)
         if loader is None:  # a datamodule without one (not IMDB's): no such metric, compare.py says so
@@ -190,7 +205,8 @@ class BagOfWordsMLP(L.LightningModule):
             return
         if acc > self.best_val_acc:
             self.best_val_acc, self.best_val_epoch = acc, self.current_epoch
-        self.log("val/acc_best", self.best_val_acc, logger=False)  # TensorBoard: tracking.log_hparams
+        # Not a curve: TensorBoard gets it once, at the last epoch (overfit.runs.tensorboard.log_hparams)
+        self.log("val/acc_best", self.best_val_acc, logger=False)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
@@ -205,13 +221,14 @@ class BagOfWordsMLP(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(params=self.parameters())
 
-    # The best val accuracy so far survives a resume.
+    # The best val accuracy so far survives a resume; the checkpoint's epoch labels what test() measures.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val"] = {"acc": self.best_val_acc, "epoch": self.best_val_epoch}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         best = checkpoint.get("best_val", {})
         self.best_val_acc, self.best_val_epoch = float(best.get("acc", 0.0)), int(best.get("epoch", -1))
+        self.restored_epoch = int(checkpoint["epoch"]) + 1 if "epoch" in checkpoint else None
 
 
 class EpochTotals(nn.Module):

@@ -7,7 +7,8 @@ Item 1 is applied by `overfit.cli.run_task`, item 2 by `overfit.train.train`.
    rank ran a whole sweep of its own into another directory (with Optuna, on other hyperparameters), and
    under submitit/joblib the command line is not even train.py's. In a multirun we make the extra ranks
    run exactly this job instead: `python train.py <this job's overrides> hydra.mode=RUN
-   hydra.run.dir=<this job's dir>`. After the job, the process group and the env vars Lightning set are
+   hydra.run.dir=<this job's dir>` (Lightning has no public hook for that command: overfit/compat/lightning.py).
+   After the job, the process group and the env vars Lightning set are
    undone so the next job of the sweep starts its own ranks. Under SLURM with ntasks-per-node = devices
    nothing is re-launched (SLURM starts the ranks), so none of this applies.
 2. `ckpt_path=last`: resume from this run's own newest intact checkpoint if there is one, else start fresh:
@@ -52,16 +53,13 @@ def ddp_ranks_run_this_job(entry: str):
     if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
         yield
         return
-    from lightning.fabric.strategies.launchers import subprocess_script as fabric_launcher
-    from lightning.pytorch.strategies.launchers import subprocess_script as pl_launcher
+    from overfit.compat.lightning import hydra_subprocess_command
 
     saved_env = {k: os.environ.get(k) for k in DDP_ENV}
-    saved_cmd = pl_launcher._hydra_subprocess_cmd, fabric_launcher._hydra_subprocess_cmd
-    pl_launcher._hydra_subprocess_cmd = fabric_launcher._hydra_subprocess_cmd = _one_job_command(entry)
     try:
-        yield
+        with hydra_subprocess_command(_one_job_command(entry)):
+            yield
     finally:
-        pl_launcher._hydra_subprocess_cmd, fabric_launcher._hydra_subprocess_cmd = saved_cmd
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():

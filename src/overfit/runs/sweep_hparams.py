@@ -8,6 +8,7 @@ columns in overfit.runs.tensorboard's order (test acc, test loss first). What a 
 from __future__ import annotations
 
 import ast
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -77,10 +78,21 @@ def _first_run_dir(loader, config: DictConfig, job: list[str]) -> Path:
         return sweep_dir
 
 
+def grid_jobs(overrides: list) -> list[list[str]]:
+    """The jobs of a grid sweep, as Hydra's basic sweeper lists them: every combination of the discrete sweeps'
+    values, in order, the last override of a key replacing an earlier one in its place. (The basic sweeper's own
+    split_arguments is private; Override's sweep_string_iterator and get_value_element_as_str are public.)"""
+    choices: dict[str, list[str]] = {}
+    for o in overrides:
+        key = o.get_key_element()
+        values = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
+        choices[key] = [f"{key}={value}" for value in values]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
 def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
     """The HPARAMS experiment of the sweep `config` (the multirun's config) describes, and where to write it;
     None for other models than BagOfWordsMLP."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -97,7 +109,7 @@ def sweep_experiment(config: DictConfig) -> tuple[Summary, Path] | None:
     }
     grid = [o for o in parsed if not o.is_sweep_override() or o.is_discrete_sweep()]
     values, composed = defaultdict(list), {}
-    jobs = BasicSweeper.split_arguments(grid, None)[0]
+    jobs = grid_jobs(grid)
     for job in jobs:
         rest = tuple(o for o in job if not o.startswith("seed="))  # the seed changes no other hyperparameter
         if rest not in composed:

@@ -7,6 +7,8 @@ TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep thro
   shows train and val side by side, every run in each chart. test/acc and test/loss are written once, at the
   epoch whose weights were tested (the early-stopping epoch for early_stopping); time/train_s and val/acc_best
   at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
+  The model logs its curves through Lightning (train/loss, ... at step = epoch: models/mlp.py), as every logger
+  gets them; CurvesTensorBoardLogger, conf/logger/tensorboard.yaml's logger, files them under metric/split.
 - HPARAMS: TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name
   starts with its rank ("00 model.variant", "01 seed", ...). Each run writes its session (values, trial name); a
   sweep writes ONE experiment definition (sweep_hparams.py, into its first run's dir), naming what differs and the
@@ -22,13 +24,12 @@ import re
 import time
 from pathlib import Path
 
-import lightning as L
-import torch
 from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from torch.utils.tensorboard import FileWriter
 
 # HPARAMS columns, most telling first: (config key, column title). Missing (null) ones are skipped.
 HPARAMS = (
@@ -163,27 +164,20 @@ def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> 
     )
 
 
-def tested_epoch(trainer: L.Trainer) -> int:
-    """The epoch (1-based) whose weights are being tested: the checkpoint's, else the last one trained."""
-    if trainer.ckpt_path:
-        try:  # mmap: reads the header and the small entries, not the weights
-            return int(torch.load(trainer.ckpt_path, map_location="cpu", mmap=True, weights_only=True)["epoch"]) + 1
-        except Exception:  # noqa: BLE001 -- a label only: never fail a test over it
-            pass
-    return trainer.current_epoch
+class CurvesTensorBoardLogger(TensorBoardLogger):
+    """Lightning's TensorBoardLogger, with each split's epoch curves under metric/split tags: a record holding a
+    split's loss and accuracy (train/loss and train/acc, as models/mlp.py logs them once an epoch) is written as
+    loss/train, acc/train; val likewise. Anything else keeps its name: test/*, train/acc_eval, and records without
+    a split's accuracy, such as the factorization's per-step train/loss and train/gap (its tags stay as they were).
+    Other loggers (CSVLogger, MLflow, ...) get the names the model logs."""
 
-
-def log_epoch(trainer: L.Trainer, stage: str, values: dict[str, float]) -> None:
-    """One epoch's scalars to the loggers at step = epoch (1-based): loss/train, acc/val, ...; test/loss, test/acc
-    at the tested epoch. (Lightning's own logging would put them at the optimizer step.)"""
-    if trainer.sanity_checking or not trainer.loggers:
-        return
-    if stage == "test":
-        step, scalars = tested_epoch(trainer), {f"test/{kind}": v for kind, v in values.items()}
-    else:
-        step, scalars = trainer.current_epoch + 1, {f"{kind}/{stage}": v for kind, v in values.items()}
-    for logger in trainer.loggers:
-        logger.log_metrics(scalars, step=step)
+    def log_metrics(self, metrics, step=None) -> None:
+        tags = dict(metrics)
+        for split in ("train", "val"):
+            if f"{split}/loss" in tags and f"{split}/acc" in tags:  # the split's epoch record
+                for kind in ("loss", "acc"):
+                    tags[f"{kind}/{split}"] = tags.pop(f"{split}/{kind}")
+        super().log_metrics(tags, step)
 
 
 def keep_hparams(loggers: list, cfg: DictConfig) -> None:
@@ -207,9 +201,14 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> No
             # it; a resume may have changed trainer.max_epochs since. ~2 ms.
             save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, logger.hparams)
             logger.log_metrics(finals, step=step)
-            writer = logger.experiment._get_file_writer()
+            # SummaryWriter.file_writer: public (torch's own add_hparams writes its summaries through it). Lightning
+            # closed it when fit and test ended (None then) and the add_scalar of the finals above reopened it, into
+            # a new event file; with no finals to log the session gets a file of its own.
+            writer = logger.experiment.file_writer or FileWriter(logger.log_dir)
             for summary in session_summaries(flat_hparams(cfg), trial_name(Path(logger.log_dir))):
                 writer.add_summary(summary)
             if "val/acc" in metrics:  # a run with train and val curves (not the factorization)
                 logger.experiment.add_custom_scalars(LAYOUT)
             logger.experiment.flush()
+            if writer is not logger.experiment.file_writer:
+                writer.close()

@@ -24,13 +24,15 @@ def load_trial(where: DictConfig | dict, settings: Any) -> Any:
     """The running `optuna.trial.Trial` this job is, rebuilt from the storage (for report / should_prune)."""
     import optuna
 
+    storage = open_storage(where["storage"])  # ours: its ids are public, a study's storage and ids are not
     study = optuna.load_study(
         study_name=where["study"],
-        storage=open_storage(where["storage"]),
+        storage=storage,
         pruner=make_pruner(settings),
         sampler=optuna.samplers.RandomSampler(),
     )
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(where["number"]))
+    study_id = storage.get_study_id_from_name(where["study"])
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(where["number"]))
     return optuna.trial.Trial(study, trial_id)
 
 

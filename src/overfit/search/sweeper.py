@@ -17,6 +17,8 @@ PRUNED. Under DDP only rank 0 talks to the study.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -51,6 +53,7 @@ class Search:
     def __init__(self, settings: dict, config: DictConfig, launcher: Any):
         self.settings, self.config, self.launcher = settings, config, launcher
         self.job_idx, self.launched, self.failures = 0, 0, []
+        self.trial_ids: dict[int, int] = {}  # trial number -> the storage's id (see trial_id)
 
     def run(self, arguments: list[str]) -> None:
         from overfit.search.report import write_results
@@ -110,7 +113,8 @@ class Search:
         self.storage = storage_url(str(s.get("storage") or Path(sweep_dir) / "optuna.journal"))
         sampler = build(s.get("sampler") or {"_target_": "TPESampler"}, "hydra.sweeper.sampler", "optuna.samplers")
         pruner = make_pruner(s)
-        storage = open_storage(self.storage)  # last: a bad setting leaves no study behind
+        # last: a bad setting leaves no study behind. Kept: the trials' storage ids are public through it only
+        self.store = storage = open_storage(self.storage)
         optuna.logging.disable_default_handler()
         optuna.logging.enable_propagation()  # Optuna's lines go where Hydra's log goes
         try:
@@ -135,6 +139,7 @@ class Search:
                 f"not {self.fingerprint}: resume it with the same command, or start another with "
                 "hydra.sweeper.study_name=<new name>"
             )
+        self.study_id = storage.get_study_id_from_name(self.study_name)
         log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, worker {HOST}:{os.getpid()}")
         return study
 
@@ -142,7 +147,7 @@ class Search:
         """Up to n_jobs new trials, so that the study holds at most n_trials (lost ones not counted)."""
         from optuna.trial import TrialState
 
-        fail_lost(study, int(self.settings["heartbeat_s"]))
+        fail_lost(study, self.store, int(self.settings["heartbeat_s"]))
         with ask_lock(self.storage):
             held_trials = [
                 t
@@ -156,6 +161,14 @@ class Search:
                 trial.set_user_attr("heartbeat", time.time())
         return batch
 
+    def trial_id(self, trial: Any) -> int:
+        """The storage's id of `trial` (what a storage's trial methods take), looked up by the trial's number."""
+        if trial.number not in self.trial_ids:
+            self.trial_ids[trial.number] = self.store.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
+        return self.trial_ids[trial.number]
+
     def overrides(self, trial: Any) -> tuple[str, ...]:
         sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()]
         where = [
@@ -167,11 +180,11 @@ class Search:
 
     def run_batch(self, study: Any, batch: list) -> None:
         try:
-            with heartbeat(study._storage, [t._trial_id for t in batch], int(self.settings["heartbeat_s"])):
+            with heartbeat(self.store, [self.trial_id(t) for t in batch], int(self.settings["heartbeat_s"])):
                 returns = self.launcher.launch([self.overrides(t) for t in batch], initial_job_idx=self.job_idx)
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: the trials did not finish
             for trial in batch:
-                mark_lost(study, trial, "its worker was interrupted")
+                mark_lost(study, self.store, trial, "its worker was interrupted")
             raise
         self.job_idx += len(returns)
         self.launched += len(returns)
@@ -188,8 +201,8 @@ class Search:
         run_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg else None
         if run_dir:
             trial.set_user_attr("run_dir", str(run_dir))
-        outcome = ret._return_value
-        attrs = study._storage.get_trial(trial._trial_id).user_attrs  # fresh: the job wrote pruned_at_epoch
+        outcome = job_outcome(ret)
+        attrs = self.store.get_trial(self.trial_id(trial)).user_attrs  # fresh: the job wrote pruned_at_epoch
         completed = ret.status == JobStatus.COMPLETED
         if isinstance(outcome, optuna.TrialPruned) or (completed and "pruned_at_epoch" in attrs):
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -205,4 +218,22 @@ class Search:
         trial.set_user_attr("error", f"{type(outcome).__name__}: {first_line(outcome)}")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         log.warning(f"optuna: trial {trial.number} failed: {type(outcome).__name__}: {first_line(outcome)} ({run_dir})")
-        self.failures.append((study._storage.get_trial(trial._trial_id), outcome))
+        self.failures.append((self.store.get_trial(self.trial_id(trial)), outcome))
+
+
+def job_outcome(ret: Any) -> Any:
+    """What a job returned, or the exception it raised (None if it never ran). Through JobReturn's public
+    return_value, which re-raises a failed job's exception after a notice on stderr: the worker logs each failure
+    itself, with the trial's number and run dir, so the notice is dropped."""
+    from hydra.core.utils import JobStatus
+
+    if ret.status == JobStatus.COMPLETED:
+        return ret.return_value
+    if ret.status != JobStatus.FAILED:
+        return None
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            ret.return_value  # noqa: B018 (raises the job's exception)
+    except Exception as err:  # noqa: BLE001 (run_job keeps any Exception the task raised)
+        return err
+    return None

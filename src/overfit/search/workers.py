@@ -29,7 +29,7 @@ def ask_lock(storage: str) -> Any:
     return held(JournalFileSymlinkLock(storage + ".ask", grace_period=30))
 
 
-def fail_lost(study: Any, heartbeat_s: int) -> None:
+def fail_lost(study: Any, storage: Any, heartbeat_s: int) -> None:
     """RUNNING trials whose worker is gone: a dead process on this host, or silent for 5 heartbeats."""
     from optuna.trial import TrialState
 
@@ -39,14 +39,18 @@ def fail_lost(study: Any, heartbeat_s: int) -> None:
         beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
         dead_here = host == HOST and pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid)))
         if dead_here or now - beat > 5 * heartbeat_s:
-            mark_lost(study, trial, f"worker {host}:{pid} is gone")
+            mark_lost(study, storage, trial, f"worker {host}:{pid} is gone")
 
 
-def mark_lost(study: Any, trial: Any, why: str) -> None:
+def mark_lost(study: Any, storage: Any, trial: Any, why: str) -> None:
+    """Marks the trial (a Trial or a FrozenTrial) FAIL and `lost`. `storage`: the study's, as opened by
+    search/space.py's open_storage: the user attribute goes through it, since a FrozenTrial cannot write one."""
     from optuna.trial import TrialState
 
     try:
-        study._storage.set_trial_user_attr(trial._trial_id, "lost", why)
+        study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, "lost", why)
         study.tell(trial.number, state=TrialState.FAIL)
         log.warning(f"optuna: trial {trial.number} lost ({why}); it no longer counts toward n_trials")
     except (RuntimeError, ValueError):  # another worker got there first

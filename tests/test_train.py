@@ -266,12 +266,13 @@ def test_the_progress_bar_redraws_every_few_steps(train_cfg, model, refresh):
 @pytest.mark.parametrize("kind", ["rich", "tqdm"])
 def test_the_progress_bar_counts_epochs_from_one(kind):
     """As the checkpoints (epoch_001.ckpt), the run summary and TensorBoard do: 'Epoch 1/2' .. 'Epoch 2/2'."""
-    from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
+    import importlib.util
+
     from lightning.pytorch.demos.boring_classes import BoringModel
 
     from overfit.runs.progress import RichBar, TQDMBar
 
-    if kind == "rich" and not _RICH_AVAILABLE:
+    if kind == "rich" and importlib.util.find_spec("rich") is None:
         pytest.skip("rich is not installed (not a dependency): progress_bar() gives the tqdm bar, tested beside")
     bar = RichBar(refresh_rate=1) if kind == "rich" else TQDMBar(refresh_rate=1)
     shown = []

@@ -53,6 +53,8 @@ def test_idle_cores_sees_a_busy_core():
     if len(cpus) < 2 or not Path("/proc/stat").is_file():
         pytest.skip("needs /proc/stat and at least 2 usable cores")
     quiet = threads.idle_cores()
+    if quiet < 1.0:  # other work already holds the cores: one more spinner cannot show (seen at load 5-6)
+        pytest.skip(f"the machine is busy ({quiet:.1f} idle cores of {len(cpus)}): nothing left to see a spinner take")
     spin = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
     try:
         time.sleep(0.3)

@@ -15,6 +15,18 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_finish(session) -> None:
+    """Start tests/forked.py's server at once where a slow test of a module that uses it will run: its ~5 s of
+    imports overlap the tests before."""
+    slow = [item for item in session.items if item.get_closest_marker("slow")]
+    if any(hasattr(getattr(item, "module", None), "forked") for item in slow):
+        import forked
+
+        forked.prestart()
+
+
 CONF = REPO / "conf"
 SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "imdb" / "aclImdb_v1_labeled.tar.gz"
 

@@ -1,15 +1,18 @@
 """The benchmarks package (`python -m benchmarks`) end to end on a tiny generated archive (its fastest path), so it
 cannot rot; its ratio rows (a floor slower than what it bounds is a broken measurement, not a ratio); the floor's
 thread policy; and the docs checker on `python -m benchmarks ...` commands. Not a timing test: it only checks that
-every figure of the table is there, numeric or reported broken."""
+every figure of the table is there, numeric or reported broken.
+
+The three slow benchmark runs start together (the `started` fixture): each is a tree of fresh processes training on
+one thread (--threads=1), so on two cores they take about the minutes of the longest instead of the sum."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 
+import forked
 import pytest
 import torch
 from conftest import REPO, make_imdb_archive
@@ -41,10 +44,36 @@ def tiny(tmp_path, *extra: str) -> list[str]:
     ]
 
 
-def benchmark(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+QUICK = ["--quick", "--epochs=1", "--repeats=2", "--skip-dense", "--duties", "--epoch-ratio", "--threads=1"]
+SWEEP = ["--quick", "--epochs=1", "--repeats=1", "--skip-dense", "--skip-plain", "--sweep", "--threads=1"]
+
+
+TESTS = {  # the slow tests below, by the name of their run in `started`
+    "quick": "test_benchmark_quick_prints_a_numeric_table",
+    "plainsweep": "test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads",
+    "sweep": "test_benchmark_sweep_rows_with_their_floor",
+}
+
+
+@pytest.fixture(scope="module")
+def started(request, tmp_path_factory) -> dict[str, forked.Job]:
+    """`python -m benchmarks ...` of each slow test below that this session runs, all started at once (forked:
+    tests/forked.py; every measurement the benchmark takes is still a fresh subprocess of its own). A test waits
+    for its own run."""
+    tmp = {name: tmp_path_factory.mktemp(f"bench_{name}") for name in TESTS}
+    summary_off = "trainer.enable_model_summary=false"
+    threads = dict.fromkeys(SIX, 1) | {"big": 2}
+    commands = {
+        "quick": [*QUICK, "--variants", "baseline", "--markdown", *tiny(tmp["quick"], summary_off)],
+        "plainsweep": ["--child", "plainsweep", "--epochs=3", f"--child-threads={json.dumps(threads)}"],
+        "sweep": [*SWEEP, "--variants", "baseline", "--markdown", *tiny(tmp["sweep"], summary_off)],
+    }
+    commands["plainsweep"] += tiny(tmp["plainsweep"])
+    return {
+        name: forked.start([sys.executable, "-m", "benchmarks", *args], cwd=REPO, queue=False)
+        for name, args in commands.items()
+        if forked.selected(request, TESTS[name])
+    }
 
 
 def test_ratio_rows_report_a_floor_slower_than_what_it_bounds_as_broken(capsys):
@@ -81,11 +110,8 @@ def test_the_plain_loop_follows_the_runs_thread_policy_and_restores_torchs(tmp_p
 
 
 @pytest.mark.slow
-def test_benchmark_quick_prints_a_numeric_table(tmp_path):
-    args = ["--quick", "--epochs=1", "--repeats=2", "--skip-dense", "--duties", "--epoch-ratio", "--threads=1"]
-    result = benchmark(
-        *args, "--variants", "baseline", "--markdown", *tiny(tmp_path, "trainer.enable_model_summary=false")
-    )
+def test_benchmark_quick_prints_a_numeric_table(started):
+    result = started["quick"].wait(timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = table_rows(result.stdout)
     epochs = "Lightning epoch / plain epoch with duties, baseline, fastest of 4 each"
@@ -118,12 +144,12 @@ def test_benchmark_quick_prints_a_numeric_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads(tmp_path):
+def test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads(started):
     """The plainsweep child: the six variants as plain loops in one process, each training every epoch asked for
     (early_stopping may stop sooner, as train.py's EarlyStopping would), test included, each on the thread
     count the sweep's run of that variant got."""
-    threads = dict.fromkeys(SIX, 1) | {"big": 2}
-    result = benchmark("--child", "plainsweep", "--epochs=3", f"--child-threads={json.dumps(threads)}", *tiny(tmp_path))
+    threads = dict.fromkeys(SIX, 1) | {"big": 2}  # as asked in `started`
+    result = started["plainsweep"].wait(timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert sorted(got["epochs"]) == sorted(SIX)
@@ -133,11 +159,9 @@ def test_the_plain_sweep_floor_trains_what_the_sweep_trains_on_its_threads(tmp_p
 
 
 @pytest.mark.slow
-def test_benchmark_sweep_rows_with_their_floor(tmp_path):
+def test_benchmark_sweep_rows_with_their_floor(started):
     """--sweep: the six-variant sweep both ways (one process, joblib) and the plain-PyTorch floor, with the ratio."""
-    args = ["--quick", "--epochs=1", "--repeats=1", "--skip-dense", "--skip-plain", "--sweep", "--threads=1"]
-    extra = tiny(tmp_path, "trainer.enable_model_summary=false")
-    result = benchmark(*args, "--variants", "baseline", "--markdown", *extra, timeout=600)
+    result = started["sweep"].wait(timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = table_rows(result.stdout)
     sweeps = [

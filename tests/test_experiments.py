@@ -7,15 +7,17 @@ import csv
 import itertools
 import math
 import shutil
+import sys
 
+import forked
 import pytest
-from conftest import CONF
+from conftest import CONF, REPO
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-from test_compare import run_py, sweep_overrides
+from test_compare import sweep_overrides
 
 from overfit.compare.studies import BEGIN, END
 from overfit.compare.study_tables import machine
@@ -35,6 +37,11 @@ def table_rows(markdown: str) -> dict[str, list[str]]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             rows[cells[0]] = cells[1:]
     return rows
+
+
+def run_py(*args: str):
+    """`python <args>` from the repository root, forked from a process that imported torch and co. once."""
+    return forked.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def compose_hydra(*overrides: str):

@@ -1,7 +1,9 @@
 """Fault injection on whole runs: accuracy on logits near 0, parallel launches, kills at chosen points (the
 checkpoint-rotation window included), signals, finished runs resumed, and settings that must fail in one line.
 
-Subprocess tests run train.py (through tests/fault_inject.py for injected faults) on the tiny generated archive.
+Subprocess tests run train.py (through tests/fault_inject.py for injected faults) on the tiny generated archive, each
+in a child forked from a process that imported torch, Lightning and Hydra once (tests/forked.py): a real process of
+its own, which the faults kill or signal, without ~5 s of imports per run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import pytest
 import torch
 from conftest import REPO, tiny_overrides
@@ -24,7 +27,12 @@ from overfit.runs.dirs import unique_dir
 TINY = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
-def train_py(
+def train_py(*args, **kwargs) -> subprocess.CompletedProcess:
+    """train.py (or fault_inject.py <fault>) with the tiny config; the run dir is tmp_path/run unless overridden."""
+    return start_train_py(*args, **kwargs).wait(timeout=300)
+
+
+def start_train_py(
     *args,
     tmp_path: Path,
     archive: Path,
@@ -32,8 +40,9 @@ def train_py(
     fault: str | None = None,
     extra_env=None,
     default_run_dir: bool = False,
-):
-    """train.py (or fault_inject.py <fault>) with the tiny config; the run dir is tmp_path/run unless overridden."""
+    queue: bool = True,
+) -> forked.Job:
+    """train_py, started (forked.start: queue=False for one beside others): .wait() gives its result."""
     overrides = [o for o in tiny_overrides(archive, tmp_path, epochs) if not o.startswith("paths.output_dir")]
     if not default_run_dir:
         overrides.append(f"hydra.run.dir={tmp_path / 'run'}")
@@ -44,7 +53,7 @@ def train_py(
         *args,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **(extra_env or {})}
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    return forked.start(cmd, cwd=tmp_path, env=env, queue=queue)
 
 
 def metrics(run: Path) -> dict:
@@ -118,19 +127,11 @@ def test_parallel_launches_with_the_same_name_never_share_a_directory(tiny_archi
     # All three ask for the same directory name at once, as runs started in the same second do.
     same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "logs" / "runs" / "same") + "}"
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(REPO / "train.py"), *overrides, *TINY, same, f"seed={i}"],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(3)
-    ]
+    cmd = [sys.executable, str(REPO / "train.py"), *overrides, *TINY, same]
+    procs = [forked.start([*cmd, f"seed={i}"], cwd=tmp_path, queue=False) for i in range(3)]  # all 3 at once
     for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-2000:]
+        done = p.wait(timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
     runs = sorted((tmp_path / "logs" / "runs").iterdir())
     assert [r.name for r in runs] == ["same", "same-1", "same-2"]
     assert sorted(metrics(r)["seed"] for r in runs) == [0, 1, 2]  # one run's record in each directory

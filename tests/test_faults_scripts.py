@@ -1,51 +1,23 @@
 """eval.py and predict.py as real processes, given every bad checkpoint (test_faults_checkpoints.py) and review
 file (test_faults_reviews.py): one error line on stderr, exit code 2, nothing on stdout, the data never read.
 
-Most cases run in one driver process that forks a child per case (each child runs the script as `__main__` with
-its own exit code and stderr; the fork skips the ~4 s import of torch per case), and a few in fresh
-`python <script>` processes, which also show anything printed at import time.
+Most cases run in children forked from one process that imported torch and co. once (tests/forked.py: each child
+runs the script as `__main__` with its own exit code and stderr, without the ~4 s import of torch per case), and a
+few in fresh `python <script>` processes, which also show anything printed at import time.
 """
 
 from __future__ import annotations
 
 import codecs
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import pytest
 from conftest import REPO
 from test_faults_checkpoints import BAD_CHECKPOINTS, EVAL_CLI_CASES, make_bad
 from test_faults_reviews import BAD_FILES, make_bad_file
-
-DRIVER = r"""
-import io, json, os, runpy, sys
-import torch, lightning, hydra, overfit.checkpoints.classifier, overfit.predict, overfit.eval, overfit.cli  # once
-from hydra.core.plugins import Plugins; Plugins.instance()  # Hydra's plugin scan, also once
-cases, results = json.load(open(sys.argv[1])), []
-for i, (script, args) in enumerate(cases):
-    out, err = f"{sys.argv[1]}.{i}.out", f"{sys.argv[1]}.{i}.err"
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            for fd, name in ((1, out), (2, err)):
-                os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-            sys.argv = [script, *args]
-            runpy.run_path(script, run_name="__main__")
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        except BaseException:
-            import traceback; traceback.print_exc()
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    results.append({"rc": os.waitstatus_to_exitcode(status), "stdout": open(out).read(), "stderr": open(err).read()})
-json.dump(results, open(sys.argv[1] + ".json", "w"))
-"""
 
 
 def _popen(args, tmp: Path, name: str):
@@ -84,14 +56,13 @@ def cli(run):
     good.write_bytes(codecs.BOM_UTF8 + "Loved,\u2028masterpiece!\r\n\nxyzzy plugh\nawful\x85terrible waste\n".encode())
     keys += [("predict.py", "file:good"), ("eval.py", "no-ckpt_path")]
     cases += [["predict.py", [f"ckpt_path={run.ckpt}", f"file={good}"]], ["eval.py", eval_args]]
-    (tmp / "cases.json").write_text(json.dumps(cases))
 
     fresh = {
         ("predict.py", "fresh:truncated"): ["predict.py", f"ckpt_path={tmp / 'truncated.ckpt'}", "a review"],
         ("eval.py", "fresh:factorization"): ["eval.py", f"ckpt_path={tmp / 'factorization.ckpt'}", *eval_args],
     }
     procs = {key: _popen(args, tmp, str(i)) for i, (key, args) in enumerate(fresh.items())}
-    driver = _popen(["-c", DRIVER, str(tmp / "cases.json")], tmp, "driver")
+    jobs = [forked.start([sys.executable, script, *args], cwd=REPO) for script, args in cases]
     results = {}
     for i, (key, proc) in enumerate(procs.items()):
         results[key] = {
@@ -99,8 +70,9 @@ def cli(run):
             "stdout": (tmp / f"{i}.out").read_text(),
             "stderr": (tmp / f"{i}.err").read_text(),
         }
-    assert driver.wait(timeout=180) == 0, (tmp / "driver.err").read_text()
-    results.update(zip(keys, json.loads((tmp / "cases.json.json").read_text())))
+    for key, job in zip(keys, jobs):
+        done = job.wait(timeout=180)
+        results[key] = {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
     return results
 
 
@@ -158,7 +130,7 @@ def test_predict_file_one_row_per_line_in_order(cli):
 
 @pytest.mark.slow
 def test_an_option_is_not_scored_as_a_review(tmp_path):
-    result = subprocess.run(
+    result = forked.run(
         [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "--file", "reviews.txt"],
         capture_output=True,
         text=True,
@@ -169,7 +141,7 @@ def test_an_option_is_not_scored_as_a_review(tmp_path):
 
 @pytest.mark.slow
 def test_a_mistyped_setting_is_not_scored_as_a_review(tmp_path):
-    result = subprocess.run(
+    result = forked.run(
         [sys.executable, str(REPO / "predict.py"), "ckpt_path=x.ckpt", "files=reviews.txt"],
         capture_output=True,
         text=True,

@@ -5,43 +5,51 @@ runs that must never write into another run's directory or resume with another v
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
+import forked
 import pytest
 import torch
 from conftest import REPO, tiny_overrides
-from test_faults_runs import TINY, train_py
+from test_faults_runs import TINY, start_train_py, train_py
 
 # ---- one line, before the long work ---------------------------------------------------------------------------
 
+BAD = [
+    ("seed=-1", "seed=-1"),
+    ("seed=4294967296", "seed=4294967296"),
+    ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
+    ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
+    ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
+    ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
+    ("model=factorization", "model=factorization needs MatrixDataModule data, not this config's IMDBDataModule"),
+    (
+        "trainer=ddp trainer.accelerator=cpu trainer.devices=2 data.batch_size=15",
+        "data.batch_size=15 is the global batch and must split evenly over 2 DDP ranks",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_runs(request, tiny_archive, tmp_path_factory):
+    """{override: (its tmp dir, its run)}: the selected cases below, all started at once (each is Hydra's
+    composing and our checks, one thread, before any data), each in a tmp dir of its own; each test waits for its
+    own."""
+    runs = {}
+    for override in forked.selected(request, "test_bad_settings_fail_in_one_line_before_the_data", "override"):
+        tmp = tmp_path_factory.mktemp("bad")
+        # paths.log_dir: the run dir itself cannot be made, so Hydra's default (under paths.log_dir) is kept
+        default_run_dir = override.startswith("paths.log_dir")
+        args, where = (*override.split(), *TINY), {"tmp_path": tmp, "archive": tiny_archive}
+        runs[override] = tmp, start_train_py(*args, **where, default_run_dir=default_run_dir, queue=False)
+    return runs
+
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "override,culprit",
-    [
-        ("seed=-1", "seed=-1"),
-        ("seed=4294967296", "seed=4294967296"),
-        ("model=l2 model.optimizer.weight_decay=-0.001", "model.optimizer.weight_decay=-0.001"),
-        ("paths.log_dir=/dev/null/logs", "/dev/null/logs"),
-        ("callbacks.model_checkpoint.dirpath=/dev/null/ckpts", "callbacks.model_checkpoint.dirpath=/dev/null/ckpts"),
-        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt"),
-        ("model=factorization", "model=factorization needs MatrixDataModule data, not this config's IMDBDataModule"),
-        (
-            "trainer=ddp trainer.accelerator=cpu trainer.devices=2 data.batch_size=15",
-            "data.batch_size=15 is the global batch and must split evenly over 2 DDP ranks",
-        ),
-    ],
-)
-def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_archive, tmp_path):
-    # paths.log_dir: the run dir itself cannot be made, so Hydra's default (under paths.log_dir) is kept
-    out = train_py(
-        *override.split(),
-        *TINY,
-        tmp_path=tmp_path,
-        archive=tiny_archive,
-        default_run_dir=override.startswith("paths.log_dir"),
-    )
+@pytest.mark.parametrize("override,culprit", BAD)
+def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, bad_runs):
+    tmp_path, run = bad_runs[override]
+    out = run.wait(timeout=300)
     assert out.returncode == 2, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
@@ -54,7 +62,7 @@ def test_bad_settings_fail_in_one_line_before_the_data(override, culprit, tiny_a
 def test_a_sweep_job_refused_is_one_line_and_leaves_no_job_dir(tiny_archive, tmp_path):
     """In a -m sweep a job's bad value ends the sweep (Hydra's basic sweeper fails fast) in one error line, exit 2."""
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path, 1) if not o.startswith("paths.output_dir")]
-    out = subprocess.run(
+    out = forked.run(
         [sys.executable, str(REPO / "train.py"), "-m", "model.optimizer.lr=0.01,0", *overrides, *TINY],
         capture_output=True,
         text=True,
@@ -69,16 +77,24 @@ def test_a_sweep_job_refused_is_one_line_and_leaves_no_job_dir(tiny_archive, tmp
     assert sorted(p.name for p in sweep.iterdir()) == ["0_baseline_s0", "multirun.yaml"]  # job 1 left nothing
 
 
+@pytest.fixture(scope="module")
+def seeds_runs(request, tmp_path_factory):
+    """{value: its run}, the selected cases below started at once (refused while composing), each in a tmp dir of
+    its own."""
+    return {
+        value: forked.start(
+            [sys.executable, str(REPO / "train.py"), "experiment=regularization", f"seeds={value}"],
+            cwd=tmp_path_factory.mktemp("seeds"),
+            queue=False,
+        )
+        for value in forked.selected(request, "test_seeds_below_one_is_one_line", "value")
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("value", ["0", "-1", "x"])
-def test_seeds_below_one_is_one_line(value, tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "experiment=regularization", f"seeds={value}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+def test_seeds_below_one_is_one_line(value, seeds_runs):
+    out = seeds_runs[value].wait(timeout=300)
     assert (
         out.returncode == 2
         and out.stderr == f"error: seeds={value}: the number of seeds must be an integer >= 1, e.g. seeds=3\n"
@@ -137,7 +153,7 @@ def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_ar
     # the checkpoint records the run's settings (model=dropout, the tiny data): the command repeats none of them
     assert command == ["ckpt_path=last", f"hydra.run.dir={tmp_path / 'run'}"], command
     command.append("trainer.max_epochs=2")
-    again = subprocess.run(
+    again = forked.run(
         [sys.executable, str(REPO / "train.py"), *command], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-2000:]

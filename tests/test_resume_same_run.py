@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import sys
 
+import forked
 import pytest
 import yaml
 from conftest import REPO
@@ -28,16 +28,39 @@ def straight(tiny_archive, tmp_path_factory):
     return metrics(tmp / "run")
 
 
-@pytest.fixture
-def killed(tiny_archive, tmp_path):
-    """The run stopped by SIGTERM in epoch 2 (epoch_002.ckpt written); its stderr's last line."""
-    out = train_py(*RUN, tmp_path=tmp_path, archive=tiny_archive, fault="sigterm:2")
+def kill(archive, tmp) -> str:
+    """The run stopped by SIGTERM in epoch 2 (epoch_002.ckpt written) in <tmp>/run; its stderr's last line."""
+    out = train_py(*RUN, tmp_path=tmp, archive=archive, fault="sigterm:2")
     assert out.returncode == 143, out.stderr[-2000:]
     return out.stderr.strip().splitlines()[-1]
 
 
+@pytest.fixture
+def killed(tiny_archive, tmp_path):
+    """A killed run of this test's own, in tmp_path/run, for the tests that resume it."""
+    return kill(tiny_archive, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def killed_once(tiny_archive, tmp_path_factory):
+    """One killed run for the refused resumes, in <tmp>/run, and a copy of it as it was killed."""
+    tmp = tmp_path_factory.mktemp("killed")
+    kill(tiny_archive, tmp)
+    shutil.copytree(tmp / "run", tmp / "as_killed", symlinks=True)
+    return tmp
+
+
+@pytest.fixture
+def killed_shared(killed_once):
+    """killed_once's run as it was killed, whatever a resume wrongly accepted by an earlier test did to it: the same
+    dir (the paths its checkpoints recorded), so that a test fails for its own setting only."""
+    shutil.rmtree(killed_once / "run")
+    shutil.copytree(killed_once / "as_killed", killed_once / "run", symlinks=True)
+    return killed_once
+
+
 def pasted(command: str, cwd):
-    return subprocess.run(shlex.split(command), cwd=cwd, capture_output=True, text=True, timeout=300)
+    return forked.run(shlex.split(command), cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.slow
@@ -64,7 +87,7 @@ def test_a_checkpoint_alone_resumes_the_run_it_comes_from(straight, killed, tmp_
     kept = tmp_path / "kept" / "epoch_002.ckpt"
     kept.parent.mkdir()
     shutil.copy(tmp_path / "run" / "checkpoints" / "epoch_002.ckpt", kept)
-    again = subprocess.run(
+    again = forked.run(
         [sys.executable, str(REPO / "train.py"), f"ckpt_path={kept}"],
         cwd=tmp_path,
         capture_output=True,
@@ -88,7 +111,8 @@ def test_a_checkpoint_alone_resumes_the_run_it_comes_from(straight, killed, tmp_
         ("model.optimizer.lr=0.5", "model.optimizer.lr=0.5: the run was started with model.optimizer.lr=0.001"),
     ],
 )
-def test_a_setting_that_contradicts_the_run_is_refused_in_one_line(override, says, killed, tiny_archive, tmp_path):
+def test_a_setting_that_contradicts_the_run_is_refused_in_one_line(override, says, killed_shared, tiny_archive):
+    tmp_path = killed_shared
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     out = train_py("ckpt_path=last", override, tmp_path=tmp_path, archive=tiny_archive)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
+import forked
 import pytest
 from conftest import CONF, REPO, tiny_overrides
 from hydra import compose, initialize_config_dir
@@ -77,7 +77,7 @@ def test_values_of_a_type_the_setting_takes_pass(check, overrides):
 def test_train_py_says_it_in_one_line_and_leaves_nothing(tiny_archive, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_archive, tmp_path) if not o.startswith("paths.output_dir")]
     for sweep in ([], ["-m"]):  # a -m sweep: the job's error ends the sweep in the same line, exit 2
-        out = subprocess.run(
+        out = forked.run(
             [sys.executable, str(REPO / "train.py"), *sweep, *overrides, "trainer.max_epochs=abc"],
             cwd=tmp_path,
             capture_output=True,

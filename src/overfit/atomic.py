@@ -7,8 +7,8 @@
 The bytes go to a temp file beside the target (same directory, so same filesystem: os.replace is atomic there),
 are fsynced, then renamed over it: a reader sees the old file or the new one whole, never half of one, and a
 crash, a full disk or a kill leaves the old file as it was. Used for the feature cache (data/cache.py),
-metrics.json (run_summary.py) and the search report (search_report.py). Checkpoints have their own writer
-(checkpoint_io.py: torch.save straight to a temp file, no fsync of 65 MB every epoch).
+metrics.json (runs/summary.py) and the search report (search/report.py). Checkpoints have their own writer
+(checkpoints/io.py: torch.save straight to a temp file, no fsync of 65 MB every epoch).
 
 Temp names are .<name>.<pid>.<thread id>.tmp, unique per writer, so parallel writers (several Optuna workers,
 two builders of one cache) never write into one temp file. A temp file left by a killed process stays until

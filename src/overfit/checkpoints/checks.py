@@ -5,7 +5,7 @@ objects, so a checkpoint from elsewhere cannot run code. On top of that every fi
 a regular, non-empty file that torch can read to its end, a Lightning checkpoint (a dict with a
 `state_dict` of tensors and `hyper_parameters`), weights with the names and shapes the model needs,
 and finite values. Each failure is an OverfitError whose single line names the file, what is wrong
-with it and what to do. Nothing here knows the IMDB classifier: that is checkpoints.py.
+with it and what to do. Nothing here knows the IMDB classifier: that is classifier.py.
 """
 
 from __future__ import annotations

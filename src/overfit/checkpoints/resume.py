@@ -4,7 +4,7 @@
     ckpt_path=<dir>/checkpoints/x.ckpt that file when it is intact, else the newest intact one beside it
 
 A run killed at any instant leaves at least one intact checkpoint once an epoch has finished: every file is
-written to a temp name and renamed (checkpoint_io.py), and Lightning writes the new epoch's file before it
+written to a temp name and renamed (io.py), and Lightning writes the new epoch's file before it
 deletes the old one. What a kill can leave broken is the `last.ckpt` link: between deleting the previous epoch
 file and re-linking, it dangles or is missing. So we never trust the name: every *.ckpt in the directory is
 opened (memory-mapped, so only the header is read) and the one with the most optimizer steps wins.

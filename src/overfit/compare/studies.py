@@ -10,7 +10,7 @@ Studies are the multirun experiments (conf/experiment/): regularization (the six
 and gap vs data.train_size) and capacity (vs width, with and without dropout). A sweep's study is read from its
 multirun.yaml. All comes from the sweep dirs (event files via overfit.compare, metrics.json, .hydra/), so the same
 dirs give the same files, byte for byte; only the machine is this one's (lscpu): run it where the sweeps ran.
-Here: which sweeps, what they hold (runs, times) and writing the files; their text is results_tables.py's.
+Here: which sweeps, what they hold (runs, times) and writing the files; their text is study_tables.py's.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 conf/logger/tensorboard.yaml registers `SweepHParams` under hydra.callbacks. Without the definition TensorBoard
 derives one from the runs' sessions; with it the HPARAMS tab names what the sweep varies and shows the metric
-columns in overfit.runs.tensorboard's order (test acc, test loss first). What a definition holds: tracking.py.
+columns in overfit.runs.tensorboard's order (test acc, test loss first). What a definition holds: tensorboard.py.
 """
 
 from __future__ import annotations

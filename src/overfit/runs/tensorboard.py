@@ -14,7 +14,7 @@ TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep thro
   sweep writes ONE experiment definition (sweep_hparams.py, into its first run's dir), naming what differs and the
   metric columns (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions;
   with several (a logs dir of sweeps) it takes the first it finds: the columns of that sweep, every sweep's rows.
-metrics.json and the printed summary: run_summary.py.
+metrics.json and the printed summary: summary.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 conf/hparams_search/optuna.yaml adds it as callbacks.optuna_pruning, with `trial: ${optuna_trial}` (which study,
 storage and trial number this run is; the sweeper sets them for each trial, null outside a search) and
 `monitor: ${optimized_metric}`: a trial is pruned on the number it is scored by (val/acc_best, the best val/acc
-so far, whose epoch the trial keeps), so its last report is its value (search_objective.py checks the two agree).
+so far, whose epoch the trial keeps), so its last report is its value (objective.py checks the two agree).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 at its end from the whole study:
 
     optimization_results.yaml   best value (and what it measures), parameters, trial, run dir and the command
-                                that re-runs it (keeping the same weights: search_objective.py); counts
+                                that re-runs it (keeping the same weights: objective.py); counts
     trials.csv                  one row per trial: number, state, value, pruned_at_epoch, duration, params, run dir
     optuna_history.png, optuna_intermediate_values.png, optuna_importance.png   (hydra.sweeper.plots=true;
                                 importance from hydra.sweeper.importance_min_trials complete trials on)

@@ -6,9 +6,9 @@ metrics.json), and tells the study how it ended, until the study holds `n_trials
 with the same command (shells, a SLURM array) share the study and each pulls the next trial; a worker that dies
 loses only its trial in progress (marked FAIL, `lost`), and running the command again resumes the study.
 Asks are serialized by a lock file beside a journal storage, so workers never overshoot n_trials (with
-an RDB they can, by at most workers - 1); heartbeats, lost trials and that lock: search_workers.py.
+an RDB they can, by at most workers - 1); heartbeats, lost trials and that lock: workers.py.
 
-A trial is scored by the weights it keeps and tests (search_objective.py): it keeps its best epoch by val/acc
+A trial is scored by the weights it keeps and tests (objective.py): it keeps its best epoch by val/acc
 and reports val/acc_best, that epoch's val/acc. Pruning: each trial's `ReportToTrial` callback reports the same
 metric to its trial after every validation epoch and, when the study's pruner says so, stops the run after that
 epoch. The run still finishes as a run (test, summary, metrics.json); the worker then records the trial as

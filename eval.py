@@ -10,11 +10,12 @@ import hydra
 from omegaconf import DictConfig
 
 from overfit.cli import accept_null_groups, run_hydra_main, run_task
-from overfit.eval import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
+    from overfit.eval import evaluate  # torch and Lightning: only once the config composed (a typo answers at once)
+
     return run_task(evaluate, cfg, script=__file__)
 
 

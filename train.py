@@ -16,11 +16,12 @@ import hydra
 from omegaconf import DictConfig
 
 from overfit.cli import accept_null_groups, run_hydra_main, run_task
-from overfit.train import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from overfit.train import train  # torch and Lightning: only once the config composed (a typo answers at once)
+
     return run_task(train, cfg, script=__file__)
 
 

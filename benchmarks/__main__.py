@@ -1,12 +1,18 @@
 """`python -m benchmarks`: the one entry point (run from the repository root). A first word `threads`,
-`factorization` or `gpu-check` picks that benchmark; anything else goes to the main benchmark (benchmark.py),
-whose own arguments are options and Hydra overrides (key=value), never one of those words."""
+`calibration`, `factorization`, `startup` or `gpu-check` picks that benchmark; anything else goes to the main
+benchmark (benchmark.py), whose own arguments are options and Hydra overrides (key=value), never one of those words."""
 
 from __future__ import annotations
 
 import sys
 
-SUBCOMMANDS = {"threads": "threads", "factorization": "factorization", "gpu-check": "gpu_check"}
+SUBCOMMANDS = {
+    "calibration": "calibration",
+    "threads": "threads",
+    "factorization": "factorization",
+    "startup": "startup",
+    "gpu-check": "gpu_check",
+}
 
 
 def main(argv: list[str] | None = None) -> None:

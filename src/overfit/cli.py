@@ -1,4 +1,9 @@
-"""Shared by the root entry points: turn a user error into one line instead of a traceback."""
+"""Shared by the root entry points: turn a user error into one line instead of a traceback.
+
+Imports nothing that pulls in torch or Lightning (~5-8 s on a small machine): a config mistake, `--help` and
+`--cfg job` answer before them; what a run needs is imported where the run starts (call_task, drop_empty_run_dir).
+tests/test_first_contact.py checks it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import string
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +31,8 @@ from omegaconf import DictConfig
 from overfit import shown
 from overfit.errors import OverfitError, RunInterrupted
 from overfit.runs import train_log as run_log
-from overfit.runs.checks import check_setting_types
 from overfit.runs.ddp import ddp_ranks_run_this_job
 from overfit.runs.dirs import remove_refused_sweep_dirs
-from overfit.runs.sweep_hparams import SWEEP_DEFINITION
 
 log = logging.getLogger("overfit")
 
@@ -69,6 +73,8 @@ def call_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> fl
 
     Shared by run_task (train.py, eval.py) and overfit.run (overfit/api.py). Every setting given a value of
     the wrong type is refused first (checks.check_setting_types), before any data work."""
+    from overfit.runs.checks import check_setting_types  # torch: a task runs now
+
     with run_log.recorded() as own:
         try:
             check_setting_types(cfg)
@@ -90,6 +96,8 @@ def drop_empty_run_dir() -> None:
     first job, the sweep's HPARAMS definition (sweep_hparams.py; without it TensorBoard derives one from the runs)."""
     if not HydraConfig.initialized():
         return
+    from overfit.runs.sweep_hparams import SWEEP_DEFINITION  # Lightning, TensorBoard: loaded by the run already
+
     out = Path(HydraConfig.get().runtime.output_dir)
     entries = list(out.iterdir()) if out.is_dir() else []
     logs = [p for p in entries if p.suffix == ".log"]
@@ -124,7 +132,9 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name
     os.environ["HYDRA_FULL_ERROR"] = os.environ[_OUR_FULL_ERROR] = "1"
     try:
         check_seeds_override(sys.argv[1:])
-        main()
+        check_sweep(Path(conf_dir), config_name, sys.argv[1:])
+        if not print_app_help(Path(conf_dir), config_name, sys.argv[1:]):
+            main()
     except (ConfigCompositionException, OverrideParseException, OverfitError) as err:
         # OverfitError: a sweep's job refused (run_task re-raises it there for the sweeper), or seeds=0
         refused = isinstance(err, OverfitError)
@@ -132,6 +142,66 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name
         print(f"error: {line}", file=sys.stderr, flush=True)
         remove_refused_sweep_dirs()
         sys.exit(2)
+
+
+def print_app_help(conf_dir: Path, config_name: str, args: list[str]) -> bool:
+    """`--help` as Hydra prints it (its default template, or ours in hydra.help), in a third of its time: Hydra
+    also lists the hydra/ groups its template does not show, copying its config repository ~100 times (~1 s).
+    False (Hydra answers) for another flag (--resolve: values from the run's Hydra config), a template that shows
+    Hydra's flags or groups, or a searchpath. tests/test_first_contact.py compares the two, byte for byte."""
+    flags = {a for a in args if a.startswith("-")}
+    if not flags & {"-h", "--help"} or flags - {"-h", "--help"}:
+        return False
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    script = Path(sys.argv[0])
+    job_name = script.stem if script.suffix == ".py" else config_name  # Hydra names the job after the script
+    overrides = [a for a in args if not a.startswith("-")]
+    with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3", job_name=job_name):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    template = cfg.hydra.help.template
+    if re.search(r"\$\{?(FLAGS_HELP|HYDRA_CONFIG_GROUPS)\b", template) or cfg.hydra.searchpath:
+        return False
+    groups = ""
+    for folder in sorted(d for d in conf_dir.rglob("*") if d.is_dir() and d.relative_to(conf_dir).parts[0] != "hydra"):
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        groups += f"{folder.relative_to(conf_dir).as_posix()}: {', '.join(options)}\n" if options else ""
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(string.Template(template).substitute(APP_CONFIG_GROUPS=groups, CONFIG=OmegaConf.to_yaml(cfg)))
+    return True
+
+
+def check_sweep(conf_dir: Path, config_name: str, args: list[str]) -> None:
+    """`-m modle=1,2` or `-m model=baseline,dropuot`: Hydra finds the mistake when it composes that job, after the
+    sweep's callbacks loaded Lightning (~8 s). Composed here first: each sweep at its first value, and again for a
+    group option with no conf/<group>/<option>.yaml. Only choice and range sweeps (an Optuna interval: the sweeper's);
+    whatever this cannot judge is left to Hydra. A mistake raises Hydra's own exception (run_hydra_main explains it)."""
+    if not {"-m", "--multirun"} & set(args):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    first, others = [], []
+    for i, o in enumerate(OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])):
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [None]
+        if o.is_sweep_override() and o.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.RANGE_SWEEP):
+            return
+        first.append(o.input_line if values[0] is None else f"{o.get_key_element()}={values[0]}")
+        group = conf_dir / o.key_or_group
+        if o.key_or_group.split("/")[0] != "hydra" and group.is_dir():
+            others += [(i, f"{o.get_key_element()}={v}") for v in values[1:] if not (group / f"{v}.yaml").is_file()]
+    try:
+        with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+            for i, override in [(None, None), *others]:
+                job = first if i is None else [*first[:i], override, *first[i + 1 :]]
+                compose(config_name, overrides=job, return_hydra_config=True)
+    except (ConfigCompositionException, OverrideParseException):
+        raise
+    except Exception:  # noqa: BLE001  (not a mistake this check knows: Hydra's own run decides)
+        return
 
 
 def check_seeds_override(args: list[str]) -> None:

@@ -6,6 +6,7 @@ Needs nothing but the checkpoint: it carries the vocabulary and the preprocessin
     predict_with(*load_classifier(ckpt_path), reviews)  # the same, with the checkpoint loaded (and checked) first
     read_reviews_file(path)     -> list[str]            # one entry per line, empty lines included ("")
     format_predictions(reviews, probabilities)          # the table predict.py prints, one row per review
+    format_predictions(..., style="json" | "csv")       # the same rows for scripts (predict.py format=...)
 
 A review whose words are all outside the checkpoint's vocabulary (or an empty one) has an empty bag of
 words: the model would still answer sigmoid(biases), a confident-looking constant that says nothing
@@ -15,6 +16,9 @@ about the review. predict() returns None for it and the table prints "-" and "[n
 from __future__ import annotations
 
 import codecs
+import csv
+import io
+import json
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,9 +145,38 @@ def printable(text: str) -> str:
     )
 
 
-def format_predictions(reviews: Sequence[str], probabilities: Sequence[float | None], width: int = 70) -> str:
+def prediction_rows(reviews: Sequence[str], probabilities: Sequence[float | None]) -> list[dict]:
+    """{"n", "review", "p_positive", "label", "note"} per review, in order: what format=json|csv writes. Scripts
+    get the whole review as given and the full-precision probability; None/null where there is no prediction,
+    with the table's reason in note ("empty", "no known word")."""
+    if len(reviews) != len(probabilities):
+        raise ValueError(f"{len(reviews)} reviews but {len(probabilities)} probabilities")
+    return [
+        {
+            "n": i,
+            "review": text,
+            "p_positive": p,
+            "label": None if p is None else "positive" if p >= 0.5 else "negative",
+            "note": ("no known word" if text.strip() else "empty") if p is None else None,
+        }
+        for i, (text, p) in enumerate(zip(reviews, probabilities), 1)
+    ]
+
+
+def format_predictions(
+    reviews: Sequence[str], probabilities: Sequence[float | None], width: int = 70, style: str = "table"
+) -> str:
     """One row per review, in order: its number (#, = the line number when reviews come from one file),
-    P(positive) and label, or "-" and a marker where there is no prediction, and the review's start."""
+    P(positive) and label, or "-" and a marker where there is no prediction, and the review's start.
+    style="json" or "csv": prediction_rows as a JSON list or as CSV with a header (empty cells for None)."""
+    if style == "json":
+        return json.dumps(prediction_rows(reviews, probabilities), ensure_ascii=False, indent=2)
+    if style == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ["n", "p_positive", "label", "note", "review"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(prediction_rows(reviews, probabilities))
+        return out.getvalue()
     if len(reviews) != len(probabilities):
         raise ValueError(f"{len(reviews)} reviews but {len(probabilities)} probabilities")
     w = len(str(len(reviews)))

@@ -8,6 +8,7 @@
     progress.py       the progress bar (Lightning's own, redrawn every few steps)
     summary.py        metrics.json and the one-screen summary at a run's end
     tensorboard.py    the run's HPARAMS session; sweep_hparams.py: the sweep's HPARAMS definition (a Hydra callback)
+    csv_logger.py     logger=csv: Lightning's CSVLogger into the run dir, keeping a resumed run's earlier rows
     ddp.py            DDP ranks inside a Hydra multirun run this job, not the whole sweep again
     slurm.py          a `hydra/launcher=slurm` sweep checked against the cluster before anything is submitted
 

@@ -49,7 +49,13 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
             if tested_ckpt
             else f"final weights: epoch {record['epochs_run']}"
         )
-        lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}  ({tested})")
+        calibration = f"  ECE {fmt('test/ece')}  AUROC {fmt('test/auroc')}" if "test/ece" in metrics else ""
+        lines.append(f"test     loss {fmt('test/loss')}  acc {fmt('test/acc')}{calibration}  ({tested})")
+        if "test/temperature" in metrics:  # train.temperature_scale
+            lines.append(
+                f"scaled   loss {fmt('test/loss_scaled')}  ECE {fmt('test/ece_scaled')}  "
+                f"(temperature T = {metrics['test/temperature']:.3f}, fitted on the validation split)"
+            )
     if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 1:
         lines.append(
             f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
@@ -64,7 +70,8 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
     )
     board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
     logged = any(out_dir.glob("events.out.tfevents.*"))
-    lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else "(no logger: no curves)"))
+    curves = "(curves: metrics.csv)" if (out_dir / "metrics.csv").is_file() else "(no logger: no curves)"  # logger=csv
+    lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else curves))
     if checkpoint is not None and checkpoint.dirpath:
         # continue in this same dir (its curves stay one run); the checkpoints record the run's settings
         lines.append(f"ckpts    {checkpoint.dirpath}  (resume: python train.py ckpt_path=last hydra.run.dir={out_dir})")

@@ -128,6 +128,7 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "more_data.csv",
         "more_data_test_acc_gap_vs_train_size.png",
+        "more_data_test_ece_vs_train_size.png",  # calibration (issue 22)
         "results.md",
     ]
 
@@ -143,6 +144,7 @@ def test_tiny_more_data_sweep_and_results(tiny_archive, tmp_path):
     assert f"on {machine()}." in md and "from 1 sweep(s) of 20" in md and f"`{sweep.name}`: 12 runs" in md
     assert "| train size | baseline | big | dropout |" in md and "| train size | big | dropout |" in md
     assert "| 20 | " in md and "| 80 | " in md and " ± " in md
+    assert "Test ECE (as trained):" in md and "Test ECE after temperature scaling:" in md
     assert "![more_data: test_acc_gap_vs_train_size.png](more_data_test_acc_gap_vs_train_size.png)" in md
     text = readme.read_text()
     assert text.startswith(f"# Lab\n\nbefore\n\n{BEGIN}\n") and text.endswith(f"\n{END}\n\nafter\n")

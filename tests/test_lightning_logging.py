@@ -76,7 +76,10 @@ def csv_rows(fitted) -> dict[str, dict[int, float]]:
     for row in rows:
         for key, value in row.items():
             if key != "step" and value != "":
-                out.setdefault(key, {})[int(row["step"])] = float(value)
+                # Lightning 2.5.0 writes the logged step as it came ("1.0"); 2.6 casts it to int ("1")
+                step = float(row["step"])
+                assert step == int(step), row["step"]
+                out.setdefault(key, {})[int(step)] = float(value)
     return out
 
 

@@ -114,7 +114,12 @@ def test_imdb_regularization_notebook(tiny_archive, tmp_path, jupyter_path, monk
         paired = line.split()[-3] if variant != "baseline" else line.split()[-1]  # test acc - baseline, by seed
         assert paired == ("-" if variant == "baseline" else f"{pooled[variant]['test_acc_diff_mean']:+.4f}")
     assert "warning:" not in out
-    assert images(nb) == 2  # the learning curves and the gap
+    # calibration (issue 22): each variant's pooled test ECE, as trained and at T, as compare_runs pools them
+    ece_rows = out.split("ECE at T", 1)[1].splitlines()[1:4]
+    for line in ece_rows:
+        variant, ece = line.split()[:2]
+        assert ece == f"{pooled[variant]['test_ece_mean']:.4f}"
+    assert images(nb) == 3  # the learning curves, the gap, the reliability diagrams
 
 
 @pytest.mark.slow

@@ -121,14 +121,19 @@ def test_per_epoch_scalars_are_plotted_against_the_epoch(sweep, board):
             "time/train_s",
             "train/acc_eval",  # BagOfWordsMLP.on_train_end: train acc with dropout off, at the last epoch
             "train/loss_eval",
+            *("val/ece", "val/auroc", "val/brier", "test/ece", "test/auroc", "test/brier"),  # calibration
+            *("test/ece_scaled", "test/loss_scaled", "test/brier_scaled", "test/temperature"),  # at T
         }, run  # no `epoch` card
         record = json.loads((sweep / run / "metrics.json").read_text())
         epochs = list(range(1, record["epochs_run"] + 1))
-        for tag in ("loss/train", "loss/val", "acc/train", "acc/val"):
+        for tag in ("loss/train", "loss/val", "acc/train", "acc/val", "val/ece", "val/auroc", "val/brier"):
             assert [step for step, _ in board.scalars(run, tag)] == epochs, (run, tag)
         tested = record["tested_checkpoint"]  # early stopping tests its best epoch, the others the last one
         epoch = int(re.search(r"epoch_(\d+)\.ckpt$", tested).group(1)) if tested else epochs[-1]
         assert [step for step, _ in board.scalars(run, "test/acc")] == [epoch]
+        for tag in ("test/ece", "test/ece_scaled", "test/temperature"):  # where the tested weights sit
+            assert [step for step, _ in board.scalars(run, tag)] == [epoch], (run, tag)
+            assert board.scalars(run, tag)[0][1] == pytest.approx(record["metrics"][tag])
         assert board.scalars(run, "test/acc")[0][1] == pytest.approx(record["metrics"]["test/acc"])
         assert board.scalars(run, "loss/val")[-1][1] == pytest.approx(record["metrics"]["val/loss"])
     stopped = json.loads((sweep / "6_early_stopping_s0" / "metrics.json").read_text())
@@ -156,7 +161,7 @@ def test_hparams_shows_what_differs_and_the_test_metrics_first(board):
     assert {"lr", "batch size", "vocab size", "max epochs"} <= same
     hparams, metrics = shown_by_default(experiment)
     assert hparams == ["variant", "seed", "hidden", "dropout", "weight decay"]  # optimizer: 6th, one click away
-    assert metrics == ["test/acc", "test/loss", "val/acc_best", "loss/val", "acc/val"]
+    assert metrics == ["test/acc", "test/loss", "test/ece", "val/acc_best", "loss/val"]
     domain = next(h for h in experiment["hparamInfos"] if h["displayName"] == "variant")["domainDiscrete"]
     assert sorted(domain) == sorted(VARIANTS)
 

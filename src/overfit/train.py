@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from overfit import shown
 from overfit.checkpoints import resume, run_config
 from overfit.errors import OverfitError, RunInterrupted
+from overfit.models import calibration
 from overfit.runs import dirs as rundir
 from overfit.runs.checks import check_config
 from overfit.runs.console import quiet_lightning
@@ -110,6 +111,8 @@ def _train(cfg: DictConfig) -> float:
         with _report_interrupts(trainer, cfg, "testing"):
             trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        if cfg.get("temperature_scaling") and hasattr(datamodule, "whole_split_dataloader"):
+            record["calibration"] = temperature_scale(trainer, model, datamodule, metrics)
 
     metrics["time/train_s"] = fit_seconds
     if trainer.is_global_zero:
@@ -121,6 +124,22 @@ def _train(cfg: DictConfig) -> float:
     if key and key not in metrics:
         raise OverfitError(f"optimized_metric={key}: not logged by this run; choose one of {sorted(metrics)}")
     return metrics[key] if key else float("nan")
+
+
+def temperature_scale(trainer: L.Trainer, model: L.LightningModule, datamodule, metrics: dict) -> dict:
+    """Fit T on the validation split to the tested weights; add the test split's metrics at T to `metrics`
+    (test/temperature, test/loss_scaled, test/ece_scaled, test/brier_scaled) and log them where test/* sits.
+    Returns the reliability bins before and after, for metrics.json. Every DDP rank computes the same (whole
+    splits, deterministic), so an optimized_metric among them is there on each."""
+    found = calibration.calibrate(
+        model, datamodule.whole_split_dataloader("val"), datamodule.whole_split_dataloader("test")
+    )
+    scaled = {f"test/{k}_scaled": found["after"][k] for k in ("loss", "ece", "brier")}
+    scaled["test/temperature"] = found["temperature"]
+    metrics.update(scaled)
+    for logger in trainer.loggers:  # at the tested epoch, as test/acc ("step": models/mlp.py)
+        logger.log_metrics(scaled, step=int(trainer.callback_metrics.get("step", trainer.current_epoch)))
+    return {"temperature": found["temperature"], "bins": found["bins"], "bins_scaled": found["bins_scaled"]}
 
 
 @contextmanager

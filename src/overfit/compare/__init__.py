@@ -12,6 +12,7 @@
     labels.py    the variants' order, what a sweep varied (`swept_keys`), run and group labels
     pooling.py   seeds pooled: mean ± 95% CI, paired differences to the baseline (`pool_runs`), split seeds
     plots.py     the per-run figures; pooled_plots.py: the seeds pooled (no band over a few seeds);
+    calibration_plots.py  reliability.png (seeds pooled, before and after temperature scaling), ece_vs_epoch*.png
     headline.py  remedies.png: which variant, by how much (test acc, gap, val loss; each seed drawn)
     tables.py    comparison.md/.csv, pooled.md/.csv, warnings.txt; `write_comparison` writes all of them
     stats.py     mean and 95% CI over a handful of seeds (Student's t)

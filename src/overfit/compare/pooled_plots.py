@@ -132,9 +132,16 @@ def _varies(groups: list[Group], x) -> bool:
     return any(len(v) > 1 for v in seen.values())
 
 
-def plot_sweep(groups: list[Group], swept: list[str], key: str, out: Path) -> list[Path]:
-    """Test acc and generalization gap against `key` (data.train_size: log x; model.hidden: first layer's width,
-    log2 x), one line per variant with its 95% CI band; one figure per combination of the other swept values."""
+SWEEP_PANELS = (("test_acc", "test accuracy, %", 100), ("gap", "gap (train acc - val acc, dropout off), pp", 100))
+ECE_PANELS = (("test_ece", "test ECE (as trained)", 1), ("test_ece_scaled", "test ECE at T (temperature-scaled)", 1))
+
+
+def plot_sweep(
+    groups: list[Group], swept: list[str], key: str, out: Path, panels=SWEEP_PANELS, stem: str = "test_acc_gap"
+) -> list[Path]:
+    """Test acc and generalization gap (or other `panels`: (row key, y label, scale)) against `key`
+    (data.train_size: log x; model.hidden: first layer's width, log2 x), one line per variant, each seed a dot;
+    one figure per combination of the other swept values: <stem>_vs_<train_size|width>.png."""
     if key == TRAIN_SIZE:
         x, xlabel, name, base = (
             (lambda h: plain(h.get(TRAIN_SIZE)) if isinstance(h.get(TRAIN_SIZE), (int, float)) else None),
@@ -148,10 +155,10 @@ def plot_sweep(groups: list[Group], swept: list[str], key: str, out: Path) -> li
         return []
     paths = []
     for part, members in _partition(groups, swept, exclude=key).items():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        for ax, metric, ylabel in zip(
-            axes, ("test_acc", "gap"), ("test accuracy, %", "gap (train acc - val acc, dropout off), pp")
-        ):
+        if not any(math.isfinite(g.row.get(f"{m}_mean", math.nan)) for g in members for m, _, _ in panels):
+            continue  # runs from before a metric was measured (ECE): no empty figure
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
+        for ax, (metric, ylabel, scale) in zip(axes, panels):
             by_variant = defaultdict(list)
             for g in members:
                 if x(g.hparams) is not None and math.isfinite(g.row[f"{metric}_mean"]):
@@ -164,7 +171,7 @@ def plot_sweep(groups: list[Group], swept: list[str], key: str, out: Path) -> li
                     for r in g.runs:
                         seeds[str(r.seed)][x(g.hparams) * nudge] = r.row()[metric]
                 split = frozenset(x(g.hparams) * nudge for g in by_variant[variant] if g.row.get("split"))
-                _spread(ax, list(seeds.values()), _color(variant), variant, metric, 100, True, split_at=split)
+                _spread(ax, list(seeds.values()), _color(variant), variant, metric, scale, True, split_at=split)
             if metric == "gap":
                 ax.axhline(0, color="gray", linewidth=0.8)
             ax.set_xscale("log", base=base)
@@ -175,5 +182,5 @@ def plot_sweep(groups: list[Group], swept: list[str], key: str, out: Path) -> li
             )
             ax.legend(fontsize=7)
         fig.suptitle(_how(members, points=True), fontsize=9)
-        paths.append(_save(fig, out / f"test_acc_gap_vs_{name}{_suffix(part, swept)[0]}.png"))
+        paths.append(_save(fig, out / f"{stem}_vs_{name}{_suffix(part, swept)[0]}.png"))
     return paths

@@ -2,11 +2,12 @@
 
 Runs that differ only in `seed` (every other HPARAMS key equal, `data.train_size` included) form one row of the
 pooled table: n, the seeds, and for each of test acc, test loss, best val acc, min val loss and the
-generalization gap a mean and the half-width of its 95% t-interval (`overfit.compare.stats.mean_ci95`; n = 1: no
+generalization gap (and where measured: test ECE before and after temperature scaling, AUROC, Brier, T) a mean
+and the half-width of its 95% t-interval (`overfit.compare.stats.mean_ci95`; n = 1: no
 interval), and the seeds' own values (`<metric>_seeds`, in seed order). The gap is train acc - val acc at the last
 epoch, train acc measured as val acc is (eval mode, dropout off: runs.py). Each non-baseline row also gets the
 paired difference test acc(variant, seed) - test acc(baseline, same seed), over the seeds both have, against the
-baseline row with the same data/trainer settings and the same swept model settings.
+baseline row with the same data/trainer settings and the same swept model settings; likewise test ECE.
 
 Seeds that split (some runs sat at chance, 50% val accuracy, for CHANCE_EPOCHS epochs in a row, others did not)
 are named in `split` ("seed 0 at chance in epochs 1-8"; `diff_split`, for the paired difference, names either
@@ -25,6 +26,9 @@ from overfit.compare.runs import Run, epoch_ranges
 from overfit.compare.stats import mean_ci95
 
 POOLED = ("test_acc", "test_loss", "best_val_acc", "min_val_loss", "gap")  # per-run row keys pooled over seeds
+# Pooled too, where the runs measured them (models/calibration.py; older runs: NaN, shown as '-')
+CALIBRATION = ("test_ece", "test_ece_scaled", "test_auroc", "test_brier", "temperature")
+PAIRED = ("test/acc", "test/ece")  # paired with the baseline seed by seed: <test_acc|test_ece>_diff_*
 # A run at chance for this many epochs in a row is "stuck": on 500 reviews a seed may sit near 50% for an epoch or
 # two and end like the others; the seeds that end apart (small: 8 epochs; baseline on 500: 4) sit there longer.
 CHANCE_EPOCHS = 3
@@ -56,11 +60,13 @@ def pool_groups(runs: list[Run], reference: str = REFERENCE, warnings: list | No
         row.update({k: plain(v) for k, v in sorted(hparams.items()) if k != VARIANT})
         seeds = [r.seed for r in members]
         row.update(n=len(members), seeds=seeds)
-        for metric in POOLED:
+        for metric in (*POOLED, *CALIBRATION):
             _, row[f"{metric}_mean"], row[f"{metric}_ci95"] = mean_ci95(x[metric] for x in rows)
             row[f"{metric}_seeds"] = [x[metric] for x in rows]
-        row.update(test_acc_diff_mean=math.nan, test_acc_diff_ci95=math.nan, n_paired=0, paired_seeds=[])
-        row["test_acc_diff_seeds"], row["diff_split"] = [], ""
+        row.update(n_paired=0, paired_seeds=[], diff_split="")
+        for tag in PAIRED:
+            key = tag.replace("/", "_")
+            row.update({f"{key}_diff_mean": math.nan, f"{key}_diff_ci95": math.nan, f"{key}_diff_seeds": []})
         stuck = [r for r in members if longest_run(r.chance_epochs) >= CHANCE_EPOCHS]
         row["at_chance"] = "; ".join(
             f"seed {r.seed} at chance in epochs {epoch_ranges(r.chance_epochs)}" for r in stuck
@@ -99,9 +105,13 @@ def pool_groups(runs: list[Run], reference: str = REFERENCE, warnings: list | No
             continue
         mine, theirs = _by_seed(g.runs), _by_seed(refs[0].runs)
         seeds = sorted((s for s in mine if s in theirs and len(mine[s]) == 1 == len(theirs[s])), key=str)
-        diffs = [mine[s][0].finals["test/acc"] - theirs[s][0].finals["test/acc"] for s in seeds]
-        n, g.row["test_acc_diff_mean"], g.row["test_acc_diff_ci95"] = mean_ci95(diffs)
-        g.row.update(n_paired=n, paired_seeds=seeds, test_acc_diff_seeds=diffs)
+        for tag in PAIRED:
+            key = tag.replace("/", "_")
+            diffs = [mine[s][0].finals.get(tag, math.nan) - theirs[s][0].finals.get(tag, math.nan) for s in seeds]
+            n, g.row[f"{key}_diff_mean"], g.row[f"{key}_diff_ci95"] = mean_ci95(diffs)
+            g.row[f"{key}_diff_seeds"] = diffs
+            if tag == "test/acc":
+                g.row.update(n_paired=n, paired_seeds=seeds)
         # a difference splits with either side's seeds
         g.row["diff_split"] = g.row["split"] or (refs[0].row["split"] and f"{reference}'s {refs[0].row['split']}")
     return groups, swept

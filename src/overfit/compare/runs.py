@@ -8,6 +8,10 @@ train/loss ...) map each step to Lightning's `epoch` scalar logged at the same s
 HPARAMS definition (overfit.runs.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
 known at the start, as with Optuna) is no run and is skipped.
 
+Calibration: test/auroc, test/ece, test/brier and the temperature-scaled test/*_scaled, test/temperature are
+finals; val/ece, val/auroc, val/brier curves; the reliability bins come from the run's metrics.json (train.py
+writes them there), none of them required: runs from before lack them and read as '-'.
+
 The generalization gap is train/acc_eval (the final weights on the train split in eval mode, dropout off: what the
 model logs at the end of fit) minus val/acc at the same epoch: like with like. The running train/acc (the epoch's
 batches, dropout on, weights still moving) is no such thing; runs from before train/acc_eval was logged fall back
@@ -17,6 +21,7 @@ balanced): `chance_epochs`; pooling.py says when that splits a group's seeds.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +36,9 @@ from overfit.errors import OverfitError
 CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
 EPOCH_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
 FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best", "train/acc_eval", "train/loss_eval")
+# Calibration (models/calibration.py): runs from before it was measured lack them, and that is no problem: '-'.
+CALIBRATION = ("test/auroc", "test/ece", "test/brier", "test/ece_scaled", "test/loss_scaled", "test/brier_scaled")
+CALIBRATION_CURVES = ("val/ece", "val/auroc", "val/brier")  # per epoch, under these names in TensorBoard too
 TESTS = ("test/loss", "test/acc")
 CHANCE, CHANCE_BAND = 0.5, 0.02  # val acc within 48-52%: the model predicts (nearly) one class for every review
 COLUMNS = (
@@ -46,6 +54,12 @@ COLUMNS = (
     "chance_epochs",
     "test_loss",
     "test_acc",
+    "test_auroc",
+    "test_ece",
+    "test_brier",
+    "test_ece_scaled",
+    "test_loss_scaled",
+    "temperature",
     "tested_epoch",
     "train_s",
     "problems",
@@ -76,6 +90,8 @@ class Run:
     test_epoch: int | None = None  # the epoch (1-based) whose weights were tested, if logged
     train_eval_epoch: int | None = None  # the epoch train/acc_eval was measured at (the last one trained)
     sweep_definition: bool = False  # the dir holds only a sweep's HPARAMS definition: no run
+    # metrics.json's "calibration": the temperature and the test split's reliability bins before and after it
+    calibration: dict = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -126,6 +142,8 @@ class Run:
             "chance_epochs": epoch_ranges(self.chance_epochs),
             "test_loss": self.finals.get("test/loss", math.nan),
             "test_acc": self.finals.get("test/acc", math.nan),
+            **{tag.replace("/", "_"): self.finals.get(tag, math.nan) for tag in CALIBRATION if "brier_" not in tag},
+            "temperature": self.finals.get("test/temperature", math.nan),
             "tested_epoch": self.test_epoch,
             "train_s": self.finals.get("time/train_s", math.nan),
             "problems": "; ".join(dict.fromkeys(p.short for p in self.problems)),
@@ -162,13 +180,17 @@ def load_run(event_dir: Path) -> Run:
     for tb_tag, tag in EPOCH_TAGS.items():  # step = epoch
         if series.get(tb_tag):
             run.curves[tag] = {s: v for s, v in series[tb_tag] if s >= 1}
-    for tag in FINALS:
+    for tag in CALIBRATION_CURVES:
+        if series.get(tag):
+            run.curves[tag] = {s: v for s, v in series[tag] if s >= 1}
+    for tag in (*FINALS, *CALIBRATION, "test/temperature"):
         if series.get(tag):
             run.finals[tag] = series[tag][-1][1]
     if series.get("train/acc_eval"):
         run.train_eval_epoch = series["train/acc_eval"][-1][0]
     if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
         run.test_epoch = series["test/acc"][-1][0]
+    run.calibration = read_calibration(event_dir, run.problems)
     run.sweep_definition = (
         not series
         and metadata.EXPERIMENT_TAG in hparams_content
@@ -207,6 +229,22 @@ def load_run(event_dir: Path) -> Run:
             if not run.curves.get(tag):
                 run.problems.append(Problem(event_dir, f"no {tag} curve", f"no {tag} curve"))
     return run
+
+
+def read_calibration(run_dir: Path, problems: list) -> dict:
+    """metrics.json's "calibration" entry ({} where there is none: an older run, or no temperature scaling)."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_text()).get("calibration") or {}
+        bins = found.get("bins", {})
+        if bins and not all(len(bins.get(k, ())) == len(bins["count"]) for k in ("sum_p", "sum_y")):
+            raise ValueError("reliability bins of unequal lengths")
+        return found
+    except (ValueError, AttributeError, KeyError, TypeError) as err:
+        problems.append(Problem(path, "metrics.json unreadable", f"its calibration could not be read ({err})"))
+        return {}
 
 
 def load_runs(root: str | Path) -> Runs:

@@ -32,9 +32,9 @@ from overfit.errors import OverfitError
 
 STUDIES = ("regularization", "more_data", "capacity")
 FIGURES = {  # the first of each goes into the README too
-    "regularization": ["remedies.png", "curves_pooled.png"],
-    "more_data": ["test_acc_gap_vs_train_size.png"],
-    "capacity": ["test_acc_gap_vs_width.png"],
+    "regularization": ["remedies.png", "curves_pooled.png", "reliability.png", "ece_vs_epoch.png"],
+    "more_data": ["test_acc_gap_vs_train_size.png", "test_ece_vs_train_size.png"],
+    "capacity": ["test_acc_gap_vs_width.png", "test_ece_vs_width.png"],
 }
 BEGIN, END = "<!-- results:begin (python scripts/results.py) -->", "<!-- results:end -->"
 SWEEP_NAME = re.compile(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)(-\d+)?$")  # conf/hydra/default.yaml's sweep.dir

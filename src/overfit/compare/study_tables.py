@@ -57,7 +57,18 @@ def _fixed(value: float, sign: str, digits: int) -> str:
 
 def _split(row: dict, metric: str) -> str:
     """Whether the seeds behind `metric` split (some stuck at chance: overfit.compare.pooling), and how."""
-    return row.get("diff_split" if metric == "test_acc_diff" else "split") or ""
+    return row.get("diff_split" if metric.endswith("_diff") else "split") or ""
+
+
+def calibrated(pooled: list[dict]) -> bool:
+    """Whether the runs measured calibration (models/calibration.py); sweeps from before did not."""
+    return any(math.isfinite(r.get("test_ece_mean", math.nan)) for r in pooled)
+
+
+ECE = (
+    "ECE = expected calibration error of P(positive) on the test split (15 equal-width bins; a fraction, 0 = "
+    "calibrated); at T: after temperature scaling (one T fitted on the validation split)"
+)
 
 
 def _pct(row: dict, metric: str, sign: str = "", scale: float = 100, digits: int = 1) -> str:
@@ -90,12 +101,20 @@ def long_table(pooled: list[dict]) -> str:
         "min val loss",
         "test loss",
     ]
+    ece = calibrated(pooled)
+    head += ["test ECE", "Δ test ECE vs baseline (paired)", "test ECE at T", "T"] if ece else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in pooled:
+        cells = (
+            f" {_pct(r, 'test_ece', '', 1, 3)} | {_pct(r, 'test_ece_diff', '+', 1, 3)} | "
+            f"{_pct(r, 'test_ece_scaled', '', 1, 3)} | {_pct(r, 'temperature', '', 1, 2)} |"
+            if ece
+            else ""
+        )
         lines.append(
             f"| {_name(r)} | {r['n']} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | "
             f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, 3)} | "
-            f"{_pct(r, 'test_loss', '', 1, 3)} |"
+            f"{_pct(r, 'test_loss', '', 1, 3)} |" + cells
         )
     return "\n".join(lines) + "\n"
 
@@ -105,16 +124,18 @@ def _swept_values(pooled: list[dict], key: str) -> list:
     return sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
 
 
-def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str = "") -> str:
+def wide_table(
+    pooled: list[dict], key: str, label: str, metric: str, sign: str = "", scale: float = 100, digits: int = 1
+) -> str:
     """Rows: the swept value; columns: the variants (in table order); cells: mean ± CI (n)."""
-    variants = list(dict.fromkeys(r["variant"] for r in pooled if metric != "test_acc_diff" or r["n_paired"]))
+    variants = list(dict.fromkeys(r["variant"] for r in pooled if not metric.endswith("_diff") or r["n_paired"]))
     cells = {(_num(r.get(key)), r["variant"]): r for r in pooled}
     values = _swept_values(pooled, key)
     lines = [f"| {label} | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
     most = max(r["n"] for r in pooled)
     for value in values:
         row = [
-            _pct(c, metric, sign) + (f" (n={c['n']})" if c["n"] != most else "")
+            _pct(c, metric, sign, scale, digits) + (f" (n={c['n']})" if c["n"] != most else "")
             if (c := cells.get((value, v)))
             else "-"
             for v in variants
@@ -126,6 +147,8 @@ def wide_table(pooled: list[dict], key: str, label: str, metric: str, sign: str 
 def short_table(pooled: list[dict]) -> str:
     """The README's regularization table: one row per variant, the figures the lab's conclusion rests on."""
     head = ["variant", "test acc %", "Δ test acc vs baseline, pp", "gap (train - val acc), pp", "test loss"]
+    ece = calibrated(pooled)
+    head += ["test ECE", "test ECE at T"] if ece else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     most = max(r["n"] for r in pooled)
     for r in pooled:
@@ -133,6 +156,7 @@ def short_table(pooled: list[dict]) -> str:
         lines.append(
             f"| {name} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | {_pct(r, 'gap')} | "
             f"{_pct(r, 'test_loss', '', 1, 3)} |"
+            + (f" {_pct(r, 'test_ece', '', 1, 3)} | {_pct(r, 'test_ece_scaled', '', 1, 3)} |" if ece else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -150,6 +174,11 @@ def swept_table(pooled: list[dict], key: str, label: str) -> str:
             (f"{REFERENCE} gap, pp", REFERENCE, "gap", "", 100, 1),
             (f"{REFERENCE} test loss", REFERENCE, "test_loss", "", 1, 3),
         ] + [(f"{v} - {REFERENCE} test acc, pp", v, "test_acc_diff", "+", 100, 1) for v in variants if v != REFERENCE]
+        if calibrated(pooled):  # the other variants' ECE: results.md's wide tables
+            rows += [
+                (f"{REFERENCE} test ECE", REFERENCE, "test_ece", "", 1, 3),
+                (f"{REFERENCE} test ECE at T", REFERENCE, "test_ece_scaled", "", 1, 3),
+            ]
     else:
         rows = [(f"{v} test acc %", v, "test_acc", "", 100, 1) for v in variants]
     most = max(r["n"] for r in pooled)
@@ -211,12 +240,19 @@ def study_section(sweep: Sweep, pooled: list[dict], warnings: list[str], figures
     text.append("")
     if sweep.study in SWEPT:
         key, label = SWEPT[sweep.study]
-        for title, metric, sign in (
-            ("Test accuracy, %", "test_acc", ""),
-            ("Generalization gap (train acc - val acc at the last epoch), pp", "gap", ""),
-            ("Test accuracy minus baseline (same seed, same " + label + "), pp", "test_acc_diff", "+"),
-        ):
-            text += [f"{title}:", "", wide_table(pooled, key, label, metric, sign)]
+        tables = [
+            ("Test accuracy, %", "test_acc", "", 100, 1),
+            ("Generalization gap (train acc - val acc at the last epoch), pp", "gap", "", 100, 1),
+            ("Test accuracy minus baseline (same seed, same " + label + "), pp", "test_acc_diff", "+", 100, 1),
+        ]
+        if calibrated(pooled):
+            tables += [
+                ("Test ECE (as trained)", "test_ece", "", 1, 3),
+                ("Test ECE after temperature scaling", "test_ece_scaled", "", 1, 3),
+                ("Temperature T (fitted on the validation split)", "temperature", "", 1, 2),
+            ]
+        for title, metric, sign, scale, digits in tables:
+            text += [f"{title}:", "", wide_table(pooled, key, label, metric, sign, scale, digits)]
     text += [long_table(pooled)]
     text += [f"![{sweep.study}: {name}]({img}{sweep.study}_{name})\n" for name in figures]
     if warnings:
@@ -232,7 +268,7 @@ def readme_block(sections: dict, sweeps_info: list[Sweep], img: str) -> str:
     text = [
         f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} on "
         f"{machine()}: mean ± half-width of the 95% t-interval over seeds {', '.join(map(str, seeds))}; "
-        f"{SPLIT}; accuracies in %, differences in percentage points (pp), paired by seed; {GAP}. Every table, "
+        f"{SPLIT}; accuracies in %, differences in percentage points (pp), paired by seed; {GAP}; {ECE}. Every table, "
         f"with best val acc, min val loss and run times: [results.md]({img}results.md).",
         "",
     ]
@@ -257,7 +293,7 @@ def results_page(sections: dict, sweeps_info: list[Sweep]) -> str:
     header = (
         f"Generated by `python scripts/results.py` from {len(sweeps_info)} sweep(s) of {', '.join(dates)} "
         f"on {machine()}. Mean ± half-width of the 95% t-interval over seeds; {SPLIT}; accuracies in %, "
-        f"differences in percentage points (pp); {GAP}. The figures draw each seed (a t-band over 3 seeds "
+        f"differences in percentage points (pp); {GAP}; {ECE}. The figures draw each seed (a t-band over 3 seeds "
         "would say little and can leave the metric's range). Wall time: from the sweep's start (its dir name) "
         "to its last run's last TensorBoard event, one process (Python start-up, ~5 s, not included).\n"
     )

@@ -9,10 +9,11 @@ import csv
 import math
 from pathlib import Path
 
+from overfit.compare.calibration_plots import plot_ece_curves, plot_reliability
 from overfit.compare.headline import plot_remedies
 from overfit.compare.labels import HIDDEN, REFERENCE, TRAIN_SIZE, VARIANTS, swept_keys
 from overfit.compare.plots import plot_all_variants, plot_pair, plot_run
-from overfit.compare.pooled_plots import plot_pooled_curves, plot_sweep
+from overfit.compare.pooled_plots import ECE_PANELS, plot_pooled_curves, plot_sweep
 from overfit.compare.pooling import POOLED, pool_groups
 from overfit.compare.runs import COLUMNS, Run, Runs
 
@@ -26,7 +27,9 @@ def _fmt(value, digits: int = 4) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """The per-run table; a `problems` column when some run has one."""
     flagged = any(r.get("problems") for r in rows)
+    calibrated = any(math.isfinite(r.get("test_ece", math.nan)) for r in rows)  # runs from before: no such column
     header = ["run", "epochs", "best val acc (epoch)", "final val loss", "test loss", "test acc (epoch)", "train time"]
+    header += ["test ECE", "test ECE at T (T)"] if calibrated else []
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -36,6 +39,11 @@ def markdown_table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['run']} | {r['epochs']} | {best} | {_fmt(r['final_val_loss'])} | {_fmt(r['test_loss'])} "
             f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
+            + (
+                f" {_fmt(r['test_ece'])} | {_fmt(r['test_ece_scaled'])} ({_fmt(r['temperature'], 2)}) |"
+                if calibrated
+                else ""
+            )
             + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else "")
         )
     return "\n".join(lines) + "\n"
@@ -53,6 +61,7 @@ def _pm(mean: float, ci: float, n: int, sign: str = "", seeds: list | None = Non
 def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     """The pooled table: mean ± 95% CI half-width over seeds."""
     flagged = any(r.get("problems") for r in rows)
+    calibrated = any(math.isfinite(r.get("test_ece_mean", math.nan)) for r in rows)
     header = [
         "group",
         "n",
@@ -62,7 +71,9 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
         "min val loss",
         "gap (train - val acc)",
         f"test acc - {reference} (paired)",
-    ] + (["problems"] if flagged else [])
+    ]
+    header += ["test ECE", "test ECE at T", f"test ECE - {reference} (paired)", "T"] if calibrated else []
+    header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         split = r.get("split") and r[f"{POOLED[0]}_seeds"]
@@ -80,6 +91,16 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
             )
             + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else "")
         )
+        if calibrated:
+            cells += [
+                _pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"], seeds=split and r[f"{m}_seeds"])
+                for m in ("test_ece", "test_ece_scaled")
+            ]
+            diff_split = r.get("diff_split") and r["test_ece_diff_seeds"]
+            cells.append(_pm(r["test_ece_diff_mean"], r["test_ece_diff_ci95"], r["n_paired"], "+", seeds=diff_split))
+            cells.append(
+                _pm(r["temperature_mean"], r["temperature_ci95"], r["n"], seeds=split and r["temperature_seeds"])
+            )
         cells += [f"**{r['problems']}**" if r["problems"] else ""] if flagged else []
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
@@ -88,7 +109,13 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
         "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off). "
         "(split): the seeds' own values, where some sat at chance (50% val acc) and others did not. "
         "Paired: test acc minus the "
-        f"{reference} run of the same seed (same data and swept settings), over the seeds both have.",
+        f"{reference} run of the same seed (same data and swept settings), over the seeds both have."
+        + (
+            " ECE: expected calibration error of P(positive) on the test split (15 bins, a fraction: 0 is calibrated);"
+            " at T: after temperature scaling, one T fitted on the validation split (T > 1 softens)."
+            if calibrated
+            else ""
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -128,6 +155,9 @@ def write_comparison(runs: list[Run], out: str | Path, reference: str = REFERENC
         figures.append(None if swept else plot_remedies(groups, reference, out))  # sweeps: plot_sweep's figures
         figures += plot_pooled_curves(groups, swept, out)
         figures += plot_sweep(groups, swept, TRAIN_SIZE, out) + plot_sweep(groups, swept, HIDDEN, out)
+        figures += [plot_reliability(groups, out), *plot_ece_curves(groups, swept, out)]
+        for key in (TRAIN_SIZE, HIDDEN):
+            figures += plot_sweep(groups, swept, key, out, ECE_PANELS, stem="test_ece")
 
     note = (
         (

@@ -215,10 +215,11 @@ class IMDBDataModule(L.LightningDataModule):
         self.vocabulary, self.preprocessing = vocabulary, preprocessing
 
     # ---- dataloaders ------------------------------------------------------------------------------------------
-    def _loader(self, split: str, shuffle: bool) -> DataLoader | DeviceBatches:
+    def _loader(self, split: str, shuffle: bool, whole: bool = False) -> DataLoader | DeviceBatches:
         if split not in self.datasets:
             raise OverfitError(f"IMDBDataModule.{split}_dataloader(): call setup() first")
-        ddp = self.trainer is not None and self.trainer.world_size > 1  # DDP: Trainer(use_distributed_sampler=False)
+        # DDP: Trainer(use_distributed_sampler=False); `whole`: every row in this process, whatever the world size
+        ddp = not whole and self.trainer is not None and self.trainer.world_size > 1
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if ddp else (0, 1)
         # data.batch_size is the global batch: under DDP each rank takes batch_size / world_size rows of the strided
         # share, so step k of all ranks together covers the rows step k covers on one device (same steps, same lr).
@@ -247,6 +248,11 @@ class IMDBDataModule(L.LightningDataModule):
     def train_eval_dataloader(self) -> DataLoader:
         """The train split in validation's order and batches (BagOfWordsMLP.on_train_end: train acc, dropout off)."""
         return self._loader("train", shuffle=False)
+
+    def whole_split_dataloader(self, split: str) -> DataLoader:
+        """All of a split in this one process, in validation's order and batches, even under DDP (temperature
+        scaling after the test: train.py, on rank 0)."""
+        return self._loader(split, shuffle=False, whole=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

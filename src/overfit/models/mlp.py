@@ -7,7 +7,8 @@ The first layer (`SparseLinear`: `nn.EmbeddingBag(mode="sum")` plus a bias) comp
 ~130 words a review has instead of all 10,000 columns (tests/test_models.py checks the equality).
 
 Metrics go through Lightning's logging only, once an epoch: train/loss, train/acc, val/loss, val/acc, test/loss,
-test/acc reach callbacks (trainer.callback_metrics), trainer.validate()/test()'s results and every logger, at
+test/acc, and for val and test also auroc, ece and brier (models/calibration.py: how far to trust P(positive)) reach
+callbacks (trainer.callback_metrics), trainer.validate()/test()'s results and every logger, at
 x = epoch (TensorBoard's tags, loss/train ...: CurvesTensorBoardLogger, conf/logger/tensorboard.yaml).
 """
 
@@ -22,6 +23,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from overfit.errors import NonFiniteLossError, OverfitError
+from overfit.models.calibration import EvalMetrics
 from overfit.models.sparse_linear import SparseLinear
 
 STAGES = ("train", "val", "test")
@@ -64,6 +66,9 @@ class BagOfWordsMLP(L.LightningModule):
         # self.log per step costs about as much as the whole forward/backward of the baseline model.
         # ("train_totals", not "train": nn.Module.train is a method)
         self.epoch_totals = nn.ModuleDict({f"{s}_totals": EpochTotals() for s in (*STAGES, "train_eval")})
+        # Validation and test (a few large batches an epoch) also get torchmetrics' AUROC, ECE and Brier score
+        # (models/calibration.py); their states are not saved in checkpoints (torchmetrics' default).
+        self.eval_metrics = nn.ModuleDict({s: EvalMetrics() for s in ("val", "test")})
         self.best_val_acc, self.best_val_epoch = 0.0, -1
         self.restored_epoch: int | None = None  # 1-based epoch of the checkpoint last loaded (on_load_checkpoint)
         self._first_bad: torch.Tensor | None = None  # deferred non-finite loss check (GPU), see training_step
@@ -82,6 +87,8 @@ class BagOfWordsMLP(L.LightningModule):
         logits = self(indices, offsets)
         loss = self.loss_fn(logits, labels)
         self.epoch_totals[f"{stage}_totals"].update(loss, logits, labels)
+        if stage in self.eval_metrics:
+            self.eval_metrics[stage].update(logits, labels)
         return loss
 
     def _log_epoch(self, stage: str) -> float:
@@ -93,8 +100,12 @@ class BagOfWordsMLP(L.LightningModule):
         metrics.json). `epoch` (1-based, not for loggers) names the checkpoints: epoch_001.ckpt = after epoch 1.
         """
         values = self.epoch_totals[f"{stage}_totals"].compute(self.trainer.strategy)
+        if stage in self.eval_metrics:  # auroc, ece, brier (gathered over DDP ranks by torchmetrics)
+            values.update(self.eval_metrics[stage].compute())
+            self.eval_metrics[stage].reset()
         # logger left at None: True, without Lightning's warning when the Trainer has no logger (eval.py)
-        self.log_dict({f"{stage}/{kind}": v for kind, v in values.items()}, prog_bar=stage != "test")
+        for kind, v in values.items():  # the bar: loss and accuracy only
+            self.log(f"{stage}/{kind}", v, prog_bar=stage != "test" and kind in ("loss", "acc"))
         if not self.trainer.sanity_checking:  # Lightning logs nothing of the sanity check
             epoch = float(self.weights_epoch())
             self.log("step", epoch)

@@ -5,7 +5,9 @@ TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep thro
 - Scalars: per-epoch ones at step = epoch (1, 2, ...), named metric/split: loss/train, loss/val, acc/train, acc/val.
   Time Series groups cards by the tag's first part and opens the first two groups (acc, loss): the landing page
   shows train and val side by side, every run in each chart. test/acc and test/loss are written once, at the
-  epoch whose weights were tested (the early-stopping epoch for early_stopping); time/train_s and val/acc_best
+  epoch whose weights were tested (the early-stopping epoch for early_stopping), with test/auroc, test/ece,
+  test/brier and the temperature-scaled test/*_scaled, test/temperature; val/auroc, val/ece, val/brier are
+  per-epoch curves under their own names; time/train_s and val/acc_best
   at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
   The model logs its curves through Lightning (train/loss, ... at step = epoch: models/mlp.py), as every logger
   gets them; CurvesTensorBoardLogger, conf/logger/tensorboard.yaml's logger, files them under metric/split.
@@ -53,12 +55,19 @@ TITLES = {key.removesuffix("._target_"): title for key, title in HPARAMS}
 METRICS = (
     ("test/acc", "test acc"),
     ("test/loss", "test loss"),
+    ("test/ece", "test ECE"),
     ("val/acc_best", "best val acc"),
     ("loss/val", "val loss (last epoch)"),
     ("acc/val", "val acc (last epoch)"),
     ("loss/train", "train loss (last epoch)"),
     ("acc/train", "train acc (last epoch)"),
     ("time/train_s", "fit time (s)"),
+    ("test/auroc", "test AUROC"),
+    ("test/brier", "test Brier"),
+    ("test/ece_scaled", "test ECE at T"),
+    ("test/loss_scaled", "test loss at T"),
+    ("test/temperature", "temperature T"),
+    ("val/ece", "val ECE (last epoch)"),
 )
 LAYOUT = {
     "train vs val (one chart per metric, as Keras)": {

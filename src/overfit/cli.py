@@ -186,9 +186,9 @@ def check_sweep(conf_dir: Path, config_name: str, args: list[str]) -> None:
 
     first, others = [], []
     for i, o in enumerate(OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])):
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [None]
         if o.is_sweep_override() and o.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.RANGE_SWEEP):
-            return
+            return  # an interval (Optuna's) or a glob cannot be enumerated: the sweeper judges it
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [None]
         first.append(o.input_line if values[0] is None else f"{o.get_key_element()}={values[0]}")
         group = conf_dir / o.key_or_group
         if o.key_or_group.split("/")[0] != "hydra" and group.is_dir():

@@ -17,14 +17,25 @@ from omegaconf import DictConfig
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The benchmark's runs go on in the background from the start (pytest_collection_finish): their tests, which
+    wait for them, run last, and after them the test that needs idle cores to see a busy one."""
+    background = [item for item in items if item.module.__name__ == "test_benchmark" and "started" in item.fixturenames]
+    quiet = [item for item in items if item.nodeid.endswith("test_threads.py::test_idle_cores_sees_a_busy_core")]
+    items[:] = [item for item in items if item not in background and item not in quiet] + background + quiet
+
+
 def pytest_collection_finish(session) -> None:
     """Start tests/forked.py's server at once where a slow test of a module that uses it will run: its ~5 s of
-    imports overlap the tests before."""
+    imports overlap the tests before. Start the selected benchmark runs too (test_benchmark.start_runs)."""
     slow = [item for item in session.items if item.get_closest_marker("slow")]
     if any(hasattr(getattr(item, "module", None), "forked") for item in slow):
         import forked
 
         forked.prestart()
+    bench = [item for item in slow if item.module.__name__ == "test_benchmark" and "started" in item.fixturenames]
+    if bench and not hasattr(session.config, "workerinput"):  # under pytest-xdist each worker collects them all
+        bench[0].module.start_runs({item.originalname for item in bench})
 
 
 CONF = REPO / "conf"

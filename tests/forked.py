@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 
 # Read by the interpreter (or torch) at start-up: a fork inherits the server's, so a command asking for other
-# values must run as a real subprocess. PYTHONWARNINGS is the exception: the child applies it (`ignore` and co.).
-AT_START = ("PYTHONPATH", "PYTHONHASHSEED", "PYTHONOPTIMIZE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHOME")
+# values must run as a real subprocess. Two exceptions the child applies itself: PYTHONWARNINGS (`ignore` and co.)
+# and PYTHONPATH where the server has none (its entries go after the script's dir, as the interpreter puts them:
+# the tests' own callbacks, `+callbacks.x._target_=test_ddp.RecordSteps`; the server imported nothing from there).
+AT_START = ("PYTHONHASHSEED", "PYTHONOPTIMIZE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHOME")
 ACTIONS = ("default", "error", "ignore", "always", "module", "once")
 
 
@@ -118,6 +120,7 @@ def _child(request: dict) -> None:
     for action in filter(None, request["env"].get("PYTHONWARNINGS", "").split(",")):
         warnings.simplefilter(action)  # checked by the client: a bare action
     argv = request["argv"]
+    sys.path[1:1] = [entry for entry in request["env"].get("PYTHONPATH", "").split(os.pathsep) if entry]
     _exit[0] = 1  # an uncaught exception: the interpreter prints it, then exit status 1
     try:
         if argv[0] == "-m":
@@ -155,10 +158,10 @@ class _Server:
     def _read_until(self, done, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not done():
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            if not select.select([self.proc.stdout], [], [], left)[0]:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self.proc.stdout], [], [], left)[0]:  # timeout 0: read what is there, once
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
                 continue
             chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
             if not chunk:
@@ -174,13 +177,14 @@ class _Server:
         if cmd[0] != sys.executable or len(cmd) < 2 or cmd[1] == "-c":
             raise ValueError(f"forked: not a `python script` or `python -m module` command: {cmd[:3]}")
         env = dict(os.environ if env is None else env)
-        for key in AT_START:
+        for key in AT_START + (("PYTHONPATH",) if self.env.get("PYTHONPATH") else ()):
             if env.get(key) != self.env.get(key):
                 raise ValueError(f"forked: {key}={env.get(key)!r} is read at start-up: use subprocess for this one")
         if not set(filter(None, env.get("PYTHONWARNINGS", "").split(","))) <= set(ACTIONS):
             raise ValueError(f"forked: PYTHONWARNINGS={env['PYTHONWARNINGS']!r}: only bare actions are applied")
         job = Job(self, next(self.ids), cmd)
-        request = {"id": job.id, "argv": cmd[1:], "cwd": str(cwd or os.getcwd()), "env": env, "queue": queue}
+        cwd = os.path.abspath(cwd or os.getcwd())  # relative to the caller's, as subprocess takes it
+        request = {"id": job.id, "argv": cmd[1:], "cwd": cwd, "env": env, "queue": queue}
         request |= {"out": str(self.tmp / f"{job.id}.out"), "err": str(self.tmp / f"{job.id}.err")}
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
@@ -205,6 +209,11 @@ class Job:
     def pid(self) -> int:
         self.server._read_until(lambda: "pid" in self.server.news.get(self.id, {}), None)
         return self.server.news[self.id]["pid"]
+
+    def poll(self) -> subprocess.CompletedProcess | None:
+        """Its result if it has ended, else None, at once (no wait, no kill)."""
+        ended = self.server._read_until(lambda: "rc" in self.server.news.get(self.id, {}), 0)
+        return self.wait() if ended else None
 
     def wait(self, timeout: float | None = None) -> subprocess.CompletedProcess:
         if not self.server._read_until(lambda: "rc" in self.server.news.get(self.id, {}), timeout):

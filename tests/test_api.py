@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import pytest
 import torch
 import yaml
@@ -38,10 +39,9 @@ def shrunk(archive: Path, tmp_path: Path, log_dir: str, epochs: int = 2) -> list
 
 
 def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """`python <args>` in a child forked from a process that imported torch and co. once (tests/forked.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OVERFIT_")}
-    return subprocess.run(
-        [sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    return forked.run([sys.executable, *map(str, args)], cwd=cwd, env=env, timeout=300)
 
 
 def only_run_dir(log_dir: Path) -> Path:

@@ -3,14 +3,23 @@ cannot rot; its ratio rows (a floor slower than what it bounds is a broken measu
 thread policy; and the docs checker on `python -m benchmarks ...` commands. Not a timing test: it only checks that
 every figure of the table is there, numeric or reported broken.
 
-The three slow benchmark runs start together (the `started` fixture): each is a tree of fresh processes training on
-one thread (--threads=1), so on two cores they take about the minutes of the longest instead of the sum."""
+The three slow benchmark runs are trees of fresh processes training on one thread (--threads=1) that need nothing
+from the other tests: conftest.py starts them in the background as soon as the tests are collected (start_runs),
+at a lower priority (nice 10), and runs their three tests at the end of the session. They take the core that the
+rest of the suite, one test after another, leaves idle, instead of two cores of their own for ~1.5 min."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import forked
 import pytest
@@ -55,25 +64,64 @@ TESTS = {  # the slow tests below, by the name of their run in `started`
 }
 
 
-@pytest.fixture(scope="module")
-def started(request, tmp_path_factory) -> dict[str, forked.Job]:
-    """`python -m benchmarks ...` of each slow test below that this session runs, all started at once (forked:
-    tests/forked.py; every measurement the benchmark takes is still a fresh subprocess of its own). A test waits
-    for its own run."""
-    tmp = {name: tmp_path_factory.mktemp(f"bench_{name}") for name in TESTS}
+RUNS: dict[str, subprocess.Popen] = {}  # the runs started, by name (start_runs)
+NICE = 10  # below the tests in the foreground: they keep their pace, the runs take what is left
+
+
+def start_runs(selected: set[str]) -> None:
+    """Start `python -m benchmarks ...` for each slow test below in `selected` (test names), all at once, each a
+    fresh process of its own (as the benchmark's own measurements are), its output in files."""
+    if not {name for name, test in TESTS.items() if test in selected} - set(RUNS):
+        return  # all started already (conftest.py): no second scratch dir
+    tmp = Path(tempfile.mkdtemp(prefix="overfit_test_bench_"))
     summary_off = "trainer.enable_model_summary=false"
     threads = dict.fromkeys(SIX, 1) | {"big": 2}
     commands = {
-        "quick": [*QUICK, "--variants", "baseline", "--markdown", *tiny(tmp["quick"], summary_off)],
+        "quick": [*QUICK, "--variants", "baseline", "--markdown", *tiny(tmp / "quick", summary_off)],
         "plainsweep": ["--child", "plainsweep", "--epochs=3", f"--child-threads={json.dumps(threads)}"],
-        "sweep": [*SWEEP, "--variants", "baseline", "--markdown", *tiny(tmp["sweep"], summary_off)],
+        "sweep": [*SWEEP, "--variants", "baseline", "--markdown", *tiny(tmp / "sweep", summary_off)],
     }
-    commands["plainsweep"] += tiny(tmp["plainsweep"])
-    return {
-        name: forked.start([sys.executable, "-m", "benchmarks", *args], cwd=REPO, queue=False)
-        for name, args in commands.items()
-        if forked.selected(request, TESTS[name])
-    }
+    commands["plainsweep"] += tiny(tmp / "plainsweep")
+    for name, args in commands.items():
+        if TESTS[name] in selected and name not in RUNS:
+            with open(tmp / f"{name}.out", "w") as out, open(tmp / f"{name}.err", "w") as err:
+                RUNS[name] = subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks", *args],
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=err,
+                    preexec_fn=lambda: os.nice(NICE),
+                )
+            RUNS[name].files = tmp / f"{name}.out", tmp / f"{name}.err"
+
+
+@pytest.fixture(scope="module")
+def started(request) -> Iterator[dict[str, SimpleNamespace]]:
+    """name -> wait(timeout) for its run's result; runs that conftest.py did not start yet start now."""
+    start_runs({name for name in TESTS.values() if forked.selected(request, name)})
+
+    def waiter(name: str):
+        def wait(timeout: float) -> subprocess.CompletedProcess:
+            proc = RUNS[name]
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            out, err = proc.files
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out.read_text(), err.read_text())
+
+        return SimpleNamespace(wait=wait)
+
+    yield {name: waiter(name) for name in RUNS}
+    for proc in RUNS.values():  # a test that failed early leaves no run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for path in {proc.files[0].parent for proc in RUNS.values()}:
+        shutil.rmtree(path, ignore_errors=True)
+    RUNS.clear()
 
 
 def test_ratio_rows_report_a_floor_slower_than_what_it_bounds_as_broken(capsys):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import matplotlib.image
 import pytest
 from conftest import REPO, tiny_overrides
@@ -22,8 +23,10 @@ from overfit.train import train
 
 
 def run_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python <args>` from the repository root, the tests' callbacks importable (PYTHONPATH=tests), in a child
+    forked from a process that imported torch and co. once (tests/forked.py): a process of its own, less ~7 s."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    return forked.run([sys.executable, *args], cwd=REPO, env=env, timeout=timeout)
 
 
 def sweep_overrides(archive: Path, tmp: Path, epochs: int = 1) -> list[str]:
@@ -81,6 +84,9 @@ def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
             "acc/train",
             "train/acc_eval",  # the final weights on the train split, dropout off (the gap's train acc)
             "train/loss_eval",
+            # calibration (models/calibration.py): per-epoch val curves and the test split, raw and at T
+            *("val/ece", "val/auroc", "val/brier", "test/ece", "test/auroc", "test/brier"),
+            *("test/ece_scaled", "test/loss_scaled", "test/brier_scaled", "test/temperature"),
         } == set(acc.Tags()["scalars"])
 
 
@@ -97,6 +103,7 @@ def test_compare_writes_figures_and_table(sweep, tmp_path):
         [f"curves_{v}.png" for v in VARIANTS]
         + [f"val_loss_baseline_vs_{v}.png" for v in VARIANTS[1:]]
         + ["train_loss_baseline_vs_big.png", "curves_pooled.png", "val_all_variants.png", "remedies.png"]
+        + ["reliability.png", "ece_vs_epoch.png"]  # calibration: compare/calibration_plots.py
     )
     assert pngs == sorted(expected)
     for name in pngs:
@@ -139,6 +146,8 @@ def test_compare_defaults_to_comparison_subdir_and_handles_a_subset(sweep, tmp_p
         "curves_baseline.png",
         "curves_dropout.png",
         "curves_pooled.png",
+        "ece_vs_epoch.png",
+        "reliability.png",
         "remedies.png",
         "val_all_variants.png",
         "val_loss_baseline_vs_dropout.png",

@@ -2,10 +2,10 @@
 
 import codecs
 import math
-import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import lightning as L
 import pytest
 import torch
@@ -197,11 +197,9 @@ def test_cli_exits_2_with_one_error_line(tmp_path, case):
         csv_path = tmp_path / "m.csv"
         csv_path.write_bytes("1,2\n3,4\n5,6\n".encode("utf-16-le"))  # Windows' "Unicode" without a BOM
         args = [f"data.path={csv_path}"]
-    result = subprocess.run(
+    result = forked.run(  # a process of its own, forked from one that imported torch and co. once
         [sys.executable, "train.py", "experiment=factorization", f"paths.log_dir={tmp_path / 'logs'}", *args],
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert result.returncode == 2, result.stderr

@@ -62,7 +62,8 @@ def cli(run):
         ("eval.py", "fresh:factorization"): ["eval.py", f"ckpt_path={tmp / 'factorization.ckpt'}", *eval_args],
     }
     procs = {key: _popen(args, tmp, str(i)) for i, (key, args) in enumerate(fresh.items())}
-    jobs = [forked.start([sys.executable, script, *args], cwd=REPO) for script, args in cases]
+    # side by side (queue=False): each is a refusal before any data, or a few reviews scored, on one thread
+    jobs = [forked.start([sys.executable, script, *args], cwd=REPO, queue=False) for script, args in cases]
     results = {}
     for i, (key, proc) in enumerate(procs.items()):
         results[key] = {

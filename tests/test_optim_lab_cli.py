@@ -1,10 +1,11 @@
-"""The CLI: config composition (hydra compose API), run_lab's table and PNGs, and one real subprocess run."""
+"""The CLI: config composition (hydra compose API), run_lab's table and PNGs, and one run of the script as a process
+of its own (forked: tests/forked.py)."""
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -79,7 +80,7 @@ def test_bad_input_is_one_line(tmp_path, overrides, culprit):
 @pytest.mark.slow
 def test_script_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
-    ok = subprocess.run(
+    ok = forked.run(  # a process of its own, forked from one that imported torch and Hydra once
         [
             sys.executable,
             "scripts/optim_lab.py",
@@ -91,8 +92,6 @@ def test_script_end_to_end(tmp_path):
             f"hydra.run.dir={run_dir}",
         ],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     assert ok.returncode == 0, ok.stderr

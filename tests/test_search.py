@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import forked
 import hydra
 import lightning as L
 import matplotlib.image
@@ -79,17 +80,11 @@ def search_in_process(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["train.py", *args], code, out.getvalue(), err.getvalue())
 
 
-def popen(*args: str) -> subprocess.Popen:
+def start(*args: str) -> forked.Job:
+    """`python <args>` as run_py runs it (a forked child, tests/ importable), started at once beside any other:
+    workers that must run side by side."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return forked.start([sys.executable, *args], cwd=REPO, env=env, queue=False)
 
 
 class Stall(L.Callback):
@@ -172,15 +167,19 @@ def test_a_killed_worker_loses_only_its_trial_and_the_same_command_resumes(tiny_
         "+callbacks.stall._target_=test_search.Stall",
         f"+callbacks.stall.marker={tmp_path / 'stalled'}",
     ]
-    worker = popen(*args)
+    worker, ended = start(*args), None  # one process, no children (data.num_workers: 0): a kill is the worker's end
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / "stalled").exists() and worker.poll() is None and time.monotonic() < deadline:
+        while not (tmp_path / "stalled").exists() and time.monotonic() < deadline:
+            if (ended := worker.poll()) is not None:
+                break
             time.sleep(0.2)
-        assert (tmp_path / "stalled").exists(), worker.communicate()[1][-3000:]
+        assert (tmp_path / "stalled").exists(), ended.stderr[-3000:] if ended else "no trial stalled in 120 s"
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.communicate()
+        if ended is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended since
+                os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
     study = optuna.load_study(study_name="overfit_imdb", storage=db)
     assert [t.state for t in study.trials] == [TrialState.RUNNING]  # what the dead worker left
     result = run_py(*args)  # the same command
@@ -241,10 +240,9 @@ def test_two_workers_share_one_study_without_duplicate_trials(tiny_archive, tmp_
         "+callbacks.meet._target_=test_search.Rendezvous",
         f"+callbacks.meet.folder={tmp_path / 'meet'}",
     ]
-    workers = [popen(*args) for _ in range(2)]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_, err) in zip(workers, outputs):
-        assert worker.returncode == 0, err[-3000:]
+    workers = [start(*args) for _ in range(2)]
+    for done in [w.wait(timeout=600) for w in workers]:
+        assert done.returncode == 0, done.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
     assert [t.number for t in study.trials] == [0, 1, 2, 3]  # n_trials in total, not per worker
     assert all(t.state == TrialState.COMPLETE for t in study.trials)

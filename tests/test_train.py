@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import forked
 import lightning as L
 import pytest
 import torch
@@ -182,9 +183,15 @@ def test_bad_settings_fail_before_any_data_work(train_cfg, override, culprit):
     assert not Path(cfg.paths.output_dir).exists()
 
 
-def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, fresh: bool = False) -> subprocess.CompletedProcess:
+    """`python <args>`: a child forked from a process that imported torch and co. once (tests/forked.py), or with
+    fresh=True a new interpreter, which also shows anything printed while importing (~7 s more)."""
     environ = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=environ)
+    if fresh:
+        return subprocess.run(
+            [sys.executable, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+        )
+    return forked.run([sys.executable, *args], cwd=cwd, env=environ, timeout=300)
 
 
 @pytest.mark.slow
@@ -194,7 +201,7 @@ def test_cli_prints_one_line_errors(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and "model.optimizer.lr=0" in errors[0] and "Traceback" not in result.stderr
 
-    unknown = run_cli("train.py", "model=huge", f"paths.log_dir={tmp_path}")
+    unknown = run_cli("train.py", "model=huge", f"paths.log_dir={tmp_path}", fresh=True)  # nothing at import either
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr  # one line, as above
     assert (
         unknown.stderr.startswith("error: model=huge: there is no conf/model/huge.yaml")

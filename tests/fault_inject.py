@@ -42,6 +42,10 @@ def main() -> None:
         ModelCheckpoint._link_checkpoint = staticmethod(link_after_kill)
     elif fault in ("sigterm", "sigint"):
         signum = signal.SIGTERM if fault == "sigterm" else signal.SIGINT
+        if signum == signal.SIGINT and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A shell's background job (`cmd &` without job control, e.g. a CI script started that way) starts
+            # with SIGINT ignored, and Python keeps it so; a user's Ctrl-C always meets Python's own handler.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         original = BagOfWordsMLP.on_train_epoch_end
 
         def signal_at_epoch_end(self):

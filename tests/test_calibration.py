@@ -216,3 +216,11 @@ def test_the_calibration_benchmark_prints_the_metrics_share_of_a_fit(tiny_archiv
     share = re.search(r"time inside the metrics .*: (\d+\.\d)% of a fit", out)
     assert share and 0 < float(share.group(1)) < 100, out
     assert re.search(r"\| without \| \d+\.\d+ s \| \d+\.\d+ s \|", out) and "| with |" in out
+
+
+def test_the_calibration_benchmark_refuses_zero_repeats(capsys):
+    from benchmarks import calibration as bench
+
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--repeats", "0"], prog="calibration")
+    assert stop.value.code == 2 and "--repeats 0: give 1 or more" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import forked
+import pytest
 import torch
 from conftest import REPO, tiny_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -34,6 +35,7 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_fdr_runs_one_batch_of_each_and_writes_no_curves_or_checkpoints(tiny_archive, tmp_path):
     run, out = debug_run("fdr", tmp_path, tiny_archive)
     assert "fast_dev_run" in out
@@ -49,6 +51,7 @@ def test_limit_runs_a_few_batches_for_a_few_epochs_with_curves_and_checkpoints(t
     assert last["global_step"] == 3 * 5  # limit_train_batches: 5 of the 20, for 3 epochs
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_overfit_learns_one_batch_by_heart_and_keeps_nothing_else(tiny_archive, tmp_path):
     run, out = debug_run("overfit", tmp_path, tiny_archive)
     assert "overfit_batches=1" in out

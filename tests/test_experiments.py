@@ -59,6 +59,7 @@ def jobs(experiment: str, *command_line: str) -> list[dict]:
     return [dict(o.split("=", 1) for o in job) for batch in batches for job in batch]
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 @pytest.mark.parametrize("experiment", GRIDS)
 def test_each_study_is_a_multirun_over_three_seeds(experiment):
     runs, keys = GRIDS[experiment]

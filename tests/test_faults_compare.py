@@ -96,6 +96,7 @@ def test_clean_runs_have_no_warnings(sweep, capsys):
     assert row_of(sweep, "baseline seed 0")["epochs"] == "3"
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_truncated_mid_record(sweep, capsys):
     path = file_with(sweep / "0_baseline", "loss/val")
     records = offsets(path)
@@ -140,6 +141,7 @@ def test_corrupted_data_crc_skips_one_record(sweep, capsys):
     assert row_of(sweep, "baseline seed 0")["epochs"] == "3"  # the records after it were read
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_corrupted_length_crc_ends_the_file(sweep, capsys):
     path = file_with(sweep / "0_baseline", "loss/val")
     offset, _ = offsets(path)[5]
@@ -228,6 +230,7 @@ def test_strict_fails_on_any_warning_but_still_writes(sweep, capsys):
     assert (sweep / "cmp" / "comparison.md").is_file() and (sweep / "cmp" / "warnings.txt").is_file()
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_returned_data_carries_the_warnings(sweep, tmp_path):
     path = file_with(sweep / "0_baseline", "loss/val")
     path.write_bytes(path.read_bytes()[:-3])

@@ -5,6 +5,7 @@ Lightning are imported (their import alone costs 5-8 s on a small machine). Chec
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,7 @@ HELP = [
 ]
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 @pytest.mark.parametrize("args", HELP, ids=[" ".join(a) for a in HELP])
 def test_help_is_hydras_own_text_answered_before_torch_is_imported(args, tmp_path):
     """overfit.cli.print_app_help writes Hydra's help (in a third of Hydra's time): byte for byte what Hydra prints
@@ -96,3 +98,23 @@ def test_help_with_a_mistake_is_the_one_line_error(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == "error: modle is not a setting of this config: did you mean model?"
     assert imported.isdisjoint(HEAVY)
+
+
+def test_the_startup_benchmark_refuses_zero_repeats(capsys):
+    from benchmarks import startup
+
+    with pytest.raises(SystemExit) as stop:
+        startup.main(["--repeats", "0"], prog="startup")
+    assert stop.value.code == 2 and "--repeats 0: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_startup_benchmark_times_each_command_against_python_c_pass(capsys):
+    from benchmarks import startup
+
+    startup.main(["--repeats", "1"], prog="startup")
+    out = capsys.readouterr().out
+    for label, _, _ in startup.COMMANDS:
+        row = re.search(rf"\| `{re.escape(label)}` \| (\d+\.\d\d) s \|", out)
+        assert row and float(row.group(1)) > 0, (label, out)
+    assert "target: each within 1.5 s" in out

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import forked
+import pytest
 from conftest import REPO, tiny_overrides
 
 
@@ -49,6 +50,7 @@ def test_many_writes_tensorboard_and_csv_side_by_side(tiny_archive, tmp_path):
     assert list(run.glob("events.out.tfevents.*")) and (run / "hparams.yaml").is_file()
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_a_resumed_run_keeps_its_earlier_rows_and_logs_a_rerun_epoch_once(tiny_archive, tmp_path):
     train_py(tmp_path, tiny_archive, "logger=csv", epochs=2)
     run = tmp_path / "run"

@@ -38,6 +38,7 @@ def test_single_run_table_and_pngs(tmp_path, capsys):
         assert_png(tmp_path / name)
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_stopping_rules_come_from_the_config(tmp_path):
     base = ("surface=beale", "optimizer=adam", "optimizer.lr=0.1", "start=[0.7,1.4]", "plots=false", "max_steps=600")
     c = cfg(*base)

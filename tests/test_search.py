@@ -113,6 +113,7 @@ class Rendezvous(L.Callback):
             time.sleep(0.1)
 
 
+@pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_trial(tiny_archive, tmp_path):
     args = [*SEARCH[1:], *sweep_overrides(tiny_archive, tmp_path)]
     sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"  # one dir per study, whichever command ran the trials

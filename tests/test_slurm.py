@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -178,8 +179,12 @@ def test_a_sweep_that_fits_runs_to_the_end_on_slurm(tiny_archive, tmp_path, job_
     assert result.returncode == 0, result.stderr[-3000:]
     for run in ("0_baseline_s0", "1_small_s0"):
         assert (sweep / run / "metrics.json").is_file()
-    # SLURM ran them: a job array of two, both completed, their logs in the sweep's .submitit folder
-    states = jobs_named(job_name)
+    # SLURM ran them: a job array of two, both completed, their logs in the sweep's .submitit folder. submitit
+    # returns once it reads each job's result file, which the job writes just before its process exits: SLURM may
+    # still list the job as RUNNING (or COMPLETING) for a moment, so wait for it to settle (seen in CI, 2026-12-07).
+    deadline = time.monotonic() + 60
+    while {"RUNNING", "COMPLETING"} & set(states := jobs_named(job_name)) and time.monotonic() < deadline:
+        time.sleep(1)
     assert states.count("COMPLETED") == 2, states
     assert len(list((sweep / ".submitit").rglob("*_log.out"))) == 2
 

@@ -185,8 +185,9 @@ def test_compare_reads_the_calibration_into_its_tables_and_reliability_figure(ru
     import matplotlib.image
 
     from overfit.compare import load_runs, pooled_markdown
-    from overfit.compare.calibration_plots import ece_of, plot_reliability, pooled_bins
+    from overfit.compare.calibration_plots import plot_reliability, pooled_bins
     from overfit.compare.pooling import pool_groups
+    from overfit.models.calibration import bins_ece
 
     record = json.loads((run.out / "metrics.json").read_text())
     runs = load_runs(run.out)
@@ -199,7 +200,7 @@ def test_compare_reads_the_calibration_into_its_tables_and_reliability_figure(ru
     bins = pooled_bins(groups[0])
     assert len(bins["count"]) == 15 and bins["count"].sum() == 120  # p = 1.0's slot folded into the last bin
     # the pooled bins' ECE is the run's own (one run: nothing pooled), as computed in float64 by train.py
-    assert ece_of(pooled_bins(groups[0], "bins_scaled")) == pytest.approx(record["metrics"]["test/ece_scaled"])
+    assert bins_ece(pooled_bins(groups[0], "bins_scaled")) == pytest.approx(record["metrics"]["test/ece_scaled"])
     figure = plot_reliability(groups, tmp_path)
     assert figure.name == "reliability.png" and matplotlib.image.imread(figure).shape[0] > 300
 

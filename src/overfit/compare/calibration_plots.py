@@ -22,6 +22,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 from overfit.compare.plots import _color, _save, _suffix
 from overfit.compare.pooled_plots import _how, _partition, _spread
 from overfit.compare.pooling import Group
+from overfit.models.calibration import bins_ece
 
 
 def pooled_bins(group: Group, key: str = "bins") -> dict | None:
@@ -35,11 +36,6 @@ def pooled_bins(group: Group, key: str = "bins") -> dict | None:
     if len(found[0]["edges"]) < len(sums["count"]) + 1:  # n + 1 slots over n + 1 edges: fold the p = 1.0 slot
         sums = {k: np.append(v[:-2], v[-2] + v[-1]) for k, v in sums.items()}
     return {**sums, "edges": np.asarray(found[0]["edges"])}
-
-
-def ece_of(bins: dict) -> float:
-    """The ECE of pooled bins: sum over bins of |sum_p - sum_y| / N."""
-    return float(np.abs(bins["sum_p"] - bins["sum_y"]).sum() / max(bins["count"].sum(), 1))
 
 
 def plot_reliability(groups: list[Group], out: Path) -> Path | None:
@@ -59,7 +55,7 @@ def plot_reliability(groups: list[Group], out: Path) -> Path | None:
         bars = fig.add_subplot(grid[2 * row + 1, col], sharex=ax)
         color = _color(group.row["variant"])
         ax.plot([0, 1], [0, 1], color="gray", linewidth=0.8, linestyle="--")
-        title = f"{group.row['group']} (n={group.row['n']})\npooled ECE {ece_of(bins):.3f}"
+        title = f"{group.row['group']} (n={group.row['n']})\npooled ECE {bins_ece(bins):.3f}"
         for found, style in ((bins, {"color": color}), (scaled, {"markerfacecolor": "none", "color": color})):
             if found is None:
                 continue
@@ -69,7 +65,7 @@ def plot_reliability(groups: list[Group], out: Path) -> Path | None:
             ax.plot(mean_p, freq, "o-", markersize=4, linewidth=1 if "markerfacecolor" in style else 1.5, **style)
         if scaled is not None:
             t = group.row.get("temperature_mean", math.nan)
-            title += f", at T={t:.2f}: {ece_of(scaled):.3f}"
+            title += f", at T={t:.2f}: {bins_ece(scaled):.3f}"
         ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
         ax.title.set_fontsize(8)
         ax.tick_params(labelbottom=False, labelsize=7)

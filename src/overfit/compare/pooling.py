@@ -117,6 +117,12 @@ def pool_groups(runs: list[Run], reference: str = REFERENCE, warnings: list | No
     return groups, swept
 
 
+def calibrated(pooled: list[dict]) -> bool:
+    """Whether any pooled row has a test ECE (models/calibration.py): sweeps from before it was measured have none,
+    and their tables get no calibration columns."""
+    return any(math.isfinite(r.get("test_ece_mean", math.nan)) for r in pooled)
+
+
 def longest_run(epochs: list[int]) -> int:
     """The most consecutive epochs in sorted `epochs`: [1, 3, 4, 5] -> 3."""
     best = streak = 0

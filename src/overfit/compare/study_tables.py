@@ -16,7 +16,7 @@ import torch
 
 from overfit.compare import REFERENCE
 from overfit.compare.labels import first_value, plain
-from overfit.compare.pooling import CHANCE_EPOCHS
+from overfit.compare.pooling import CHANCE_EPOCHS, calibrated
 from overfit.runs.threads import cpu_model, usable_cpus
 
 GAP = "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off)"
@@ -58,11 +58,6 @@ def _fixed(value: float, sign: str, digits: int) -> str:
 def _split(row: dict, metric: str) -> str:
     """Whether the seeds behind `metric` split (some stuck at chance: overfit.compare.pooling), and how."""
     return row.get("diff_split" if metric.endswith("_diff") else "split") or ""
-
-
-def calibrated(pooled: list[dict]) -> bool:
-    """Whether the runs measured calibration (models/calibration.py); sweeps from before did not."""
-    return any(math.isfinite(r.get("test_ece_mean", math.nan)) for r in pooled)
 
 
 ECE = (

@@ -14,7 +14,7 @@ from overfit.compare.headline import plot_remedies
 from overfit.compare.labels import HIDDEN, REFERENCE, TRAIN_SIZE, VARIANTS, swept_keys
 from overfit.compare.plots import plot_all_variants, plot_pair, plot_run
 from overfit.compare.pooled_plots import ECE_PANELS, plot_pooled_curves, plot_sweep
-from overfit.compare.pooling import POOLED, pool_groups
+from overfit.compare.pooling import POOLED, calibrated, pool_groups
 from overfit.compare.runs import COLUMNS, Run, Runs
 
 
@@ -27,9 +27,9 @@ def _fmt(value, digits: int = 4) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """The per-run table; a `problems` column when some run has one."""
     flagged = any(r.get("problems") for r in rows)
-    calibrated = any(math.isfinite(r.get("test_ece", math.nan)) for r in rows)  # runs from before: no such column
+    has_ece = any(math.isfinite(r.get("test_ece", math.nan)) for r in rows)  # runs from before: no such column
     header = ["run", "epochs", "best val acc (epoch)", "final val loss", "test loss", "test acc (epoch)", "train time"]
-    header += ["test ECE", "test ECE at T (T)"] if calibrated else []
+    header += ["test ECE", "test ECE at T (T)"] if has_ece else []
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -41,7 +41,7 @@ def markdown_table(rows: list[dict]) -> str:
             f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
             + (
                 f" {_fmt(r['test_ece'])} | {_fmt(r['test_ece_scaled'])} ({_fmt(r['temperature'], 2)}) |"
-                if calibrated
+                if has_ece
                 else ""
             )
             + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else "")
@@ -61,7 +61,7 @@ def _pm(mean: float, ci: float, n: int, sign: str = "", seeds: list | None = Non
 def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     """The pooled table: mean ± 95% CI half-width over seeds."""
     flagged = any(r.get("problems") for r in rows)
-    calibrated = any(math.isfinite(r.get("test_ece_mean", math.nan)) for r in rows)
+    ece = calibrated(rows)
     header = [
         "group",
         "n",
@@ -72,7 +72,7 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
         "gap (train - val acc)",
         f"test acc - {reference} (paired)",
     ]
-    header += ["test ECE", "test ECE at T", f"test ECE - {reference} (paired)", "T"] if calibrated else []
+    header += ["test ECE", "test ECE at T", f"test ECE - {reference} (paired)", "T"] if ece else []
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -91,7 +91,7 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
             )
             + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else "")
         )
-        if calibrated:
+        if ece:
             cells += [
                 _pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"], seeds=split and r[f"{m}_seeds"])
                 for m in ("test_ece", "test_ece_scaled")
@@ -113,7 +113,7 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
         + (
             " ECE: expected calibration error of P(positive) on the test split (15 bins, a fraction: 0 is calibrated);"
             " at T: after temperature scaling, one T fitted on the validation split (T > 1 softens)."
-            if calibrated
+            if ece
             else ""
         ),
     ]

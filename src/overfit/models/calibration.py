@@ -75,9 +75,14 @@ class EvalMetrics(nn.Module):
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = N_BINS) -> float:
     """The ECE of probabilities P(positive) against 0/1 labels, as torchmetrics computes it (see the module doc)."""
-    bins = reliability_bins(probs, labels, n_bins)
-    counts, sum_p, sum_y = (torch.tensor(bins[k], dtype=torch.float64) for k in ("count", "sum_p", "sum_y"))
-    return float((sum_p - sum_y).abs().sum() / counts.sum().clamp(min=1))
+    return bins_ece(reliability_bins(probs, labels, n_bins))
+
+
+def bins_ece(bins: dict) -> float:
+    """The ECE of reliability bins (`reliability_bins`, or several runs' added up): sum over bins of
+    |sum_p - sum_y| / N, i.e. each bin's |mean p - fraction positive| weighted by its share of the rows."""
+    total = sum(bins["count"])
+    return float(sum(abs(p - y) for p, y in zip(bins["sum_p"], bins["sum_y"])) / max(total, 1))
 
 
 def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = N_BINS) -> dict[str, list]:

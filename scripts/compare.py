@@ -13,14 +13,19 @@ Exit code 2 with a one-line `error:` when the dir holds no usable run (or, with 
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from overfit.cli import ROOT_ENV, project_root
 from overfit.compare import REFERENCE, load_runs, markdown_table, pooled_markdown, write_comparison
 from overfit.errors import OverfitError
 
+# The project's logs/, wherever this is launched from (as train.py's runs: conf/paths/default.yaml)
+LOGS = Path(os.environ.get(ROOT_ENV) or project_root(Path(__file__).resolve().parents[1] / "conf")) / "logs"
 
-def newest_sweep(logs: Path = Path("logs")) -> Path:
+
+def newest_sweep(logs: Path = LOGS) -> Path:
     sweeps = sorted(p for p in (logs / "multiruns").glob("*") if p.is_dir())
     if not sweeps:
         raise OverfitError(

@@ -9,12 +9,15 @@
 PNGs go to the Hydra run dir (logs/optim_lab/runs/<time>_<surface>_<optimizer>/). Bad input exits with one line.
 """
 
+import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from overfit.cli import ROOT_ENV, project_root
 from overfit.optim_lab.errors import OverfitError
 from overfit.optim_lab.lab import run_lab
 
@@ -29,4 +32,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # logs/optim_lab/ is the project's, wherever this is launched from (conf/optim_lab/config.yaml)
+    os.environ.setdefault(ROOT_ENV, project_root(Path(__file__).resolve().parents[1] / "conf"))
     main()

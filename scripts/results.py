@@ -14,12 +14,17 @@ same files. Exit code 2 with a one-line `error:` when a study has no sweep (unle
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from overfit.cli import ROOT_ENV, project_root
 from overfit.compare.studies import STUDIES, newest_sweeps, study_of, write_results
 from overfit.compare.study_tables import duration
 from overfit.errors import OverfitError
+
+# The project's logs/, docs/ and README, wherever this is launched from (as train.py's runs: conf/paths/default.yaml)
+ROOT = Path(os.environ.get(ROOT_ENV) or project_root(Path(__file__).resolve().parents[1] / "conf"))
 
 
 def main(argv=None) -> int:
@@ -31,11 +36,11 @@ def main(argv=None) -> int:
             metavar="DIR",
             help=f"the {study} sweep dir (default: the newest under <logs>/multiruns)",
         )
-    parser.add_argument("--logs", type=Path, default=Path("logs"), help="where to look for sweeps (default: logs)")
-    parser.add_argument("--out", type=Path, default=Path("docs/results"), help="default: docs/results")
+    parser.add_argument("--logs", type=Path, default=ROOT / "logs", help="where to look for sweeps (default: logs)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results", help="default: docs/results")
     parser.add_argument(
         "--readme",
-        default="README.md",
+        default=str(ROOT / "README.md"),
         help="README whose marked results block is replaced (default: README.md; none: '')",
     )
     parser.add_argument("--partial", action="store_true", help="write what there is when a study has no sweep")

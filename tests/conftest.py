@@ -4,8 +4,11 @@ models whose checkpoints the fault tests spoil."""
 from __future__ import annotations
 
 import io
+import os
 import random
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +18,15 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The project root (conf/paths/default.yaml: logs/ and data/) of every run the tests start without paths of its
+# own: a temp dir, so the suite writes nothing into the checkout whatever a test forgets to set. Tests of the
+# root rule itself (test_project_root.py) take it out of the environment.
+_ROOT = os.environ["OVERFIT_ROOT"] = tempfile.mkdtemp(prefix="overfit-tests-root-")
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_ROOT, ignore_errors=True)  # here, not atexit: forked children must not remove it
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:

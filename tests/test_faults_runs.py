@@ -114,7 +114,10 @@ used = Path(unique_dir("used"))
 unique_dir("unused")
 print(len(list(Path("logs/multiruns").iterdir())), sorted(p.name for p in Path(".").iterdir()))
 """
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "OVERFIT_ROOT": "."}  # what train.py sets when launched from the project root
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[0] == "1" and "'unused'" in done.stdout  # both claimed while the process ran
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "used"]

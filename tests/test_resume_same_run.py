@@ -7,6 +7,7 @@ recorded). Every finished resume must give the uninterrupted run's metrics.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -90,6 +91,7 @@ def test_a_checkpoint_alone_resumes_the_run_it_comes_from(straight, killed, tmp_
     again = forked.run(
         [sys.executable, str(REPO / "train.py"), f"ckpt_path={kept}"],
         cwd=tmp_path,
+        env={**os.environ, "OVERFIT_ROOT": str(tmp_path)},  # its default logs/, not the tests' shared root
         capture_output=True,
         text=True,
         timeout=300,

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,16 +83,37 @@ _find_config_dir = config_dir  # run()'s keyword argument has the same name
 def run(*overrides: str, config_dir: str | Path | None = None) -> TrainedRun:
     """Train one model as `python train.py <overrides>` would; returns its directory and metrics.
 
-    `overfit.run("model=big", "trainer.max_epochs=5", "seed=1")`. Relative paths (paths.root_dir's default ".")
-    are resolved against the current directory, as with the CLI. Raises OverfitError with the CLI's one-line
-    message for anything the user can fix."""
+    `overfit.run("model=big", "trainer.max_epochs=5", "seed=1")`. As with the CLI, logs/ and data/ are the
+    project's (the directory holding conf/, unless OVERFIT_ROOT says otherwise) and paths in overrides are
+    relative to the current directory. Raises OverfitError with the CLI's one-line message for anything
+    the user can fix."""
+    conf = _find_config_dir(config_dir)
+    with _project_root(conf):
+        return _run(conf, overrides)
+
+
+@contextmanager
+def _project_root(conf: Path):
+    """OVERFIT_ROOT (paths.root_dir) = the directory holding conf/, as train.py sets it, for this call only."""
+    from overfit.cli import ROOT_ENV, project_root
+
+    if ROOT_ENV in os.environ:
+        yield
+        return
+    os.environ[ROOT_ENV] = project_root(conf)
+    try:
+        yield
+    finally:
+        os.environ.pop(ROOT_ENV, None)
+
+
+def _run(conf: Path, overrides: tuple[str, ...]) -> TrainedRun:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     from overfit.cli import accept_null_groups
     from overfit.runs import dirs as rundir
 
-    conf = _find_config_dir(config_dir)
     for flag in ("-m", "--multirun"):
         if flag in overrides:
             raise OverfitError(f"{flag}: overfit.run() runs one job; call it once per job or use python train.py -m")

@@ -117,6 +117,7 @@ def accept_null_groups(argv: list[str], conf_dir: str | Path) -> list[str]:
     return out
 
 
+ROOT_ENV = "OVERFIT_ROOT"  # conf/paths/default.yaml's paths.root_dir
 _OUR_FULL_ERROR = "OVERFIT_SET_HYDRA_FULL_ERROR"  # set beside HYDRA_FULL_ERROR when run_hydra_main set that
 
 
@@ -127,6 +128,9 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name
     Hydra raises its errors only when HYDRA_FULL_ERROR is set (else it prints them and exits): we set it, unless
     the user did (then Hydra's own report stays). Other errors keep their full traceback. The processes this one
     starts inherit our setting (DDP ranks run train.py again), so it goes with a mark: for them it is ours too."""
+    # The project root (conf/paths: logs/ and data/ live there) is the directory holding conf/, wherever the
+    # command is launched from; inherited by what this process starts (DDP ranks, SLURM jobs). OVERFIT_ROOT wins.
+    os.environ.setdefault(ROOT_ENV, project_root(conf_dir))
     if "HYDRA_FULL_ERROR" in os.environ and os.environ.get(_OUR_FULL_ERROR) != os.environ["HYDRA_FULL_ERROR"]:
         return main()
     os.environ["HYDRA_FULL_ERROR"] = os.environ[_OUR_FULL_ERROR] = "1"
@@ -142,6 +146,14 @@ def run_hydra_main(main: Callable[[], object], conf_dir: str | Path, config_name
         print(f"error: {line}", file=sys.stderr, flush=True)
         remove_refused_sweep_dirs()
         sys.exit(2)
+
+
+def project_root(conf_dir: str | Path) -> str:
+    """The directory holding `conf_dir`: "." when that is where we stand (paths read as they always did,
+    logs/runs/...), else absolute (a run launched from elsewhere still writes the project's logs/ and finds its
+    data cache)."""
+    root = Path(conf_dir).resolve().parent
+    return "." if root == Path.cwd().resolve() else str(root)
 
 
 def print_app_help(conf_dir: Path, config_name: str, args: list[str]) -> bool:

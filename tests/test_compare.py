@@ -30,8 +30,13 @@ def run_py(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 def sweep_overrides(archive: Path, tmp: Path, epochs: int = 1) -> list[str]:
-    """conftest's shrunk run, minus paths.output_dir: in a multirun each job's dir comes from Hydra."""
-    return [o for o in tiny_overrides(archive, tmp, epochs) if not o.startswith("paths.output_dir=")]
+    """conftest's shrunk run, minus paths.output_dir: in a multirun each job's dir comes from Hydra. Without the
+    comparison a sweep writes at its end (seconds of figures): test_sweeps.py tests it, with COMPARE_AT_END."""
+    shrunk = [o for o in tiny_overrides(archive, tmp, epochs) if not o.startswith("paths.output_dir=")]
+    return [*shrunk, NO_COMPARE_AT_END]
+
+
+NO_COMPARE_AT_END = "hydra.callbacks.compare.enabled=false"
 
 
 def run_sweep(archive: Path, tmp: Path, *overrides: str, epochs: int = 1) -> Path:

@@ -29,7 +29,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
-from test_compare import run_py, sweep_overrides
+from test_compare import NO_COMPARE_AT_END, run_py, sweep_overrides
 from test_sweeps import DDP_CPU, PROBE, trial_dirs
 
 from overfit.cli import accept_null_groups, run_hydra_main, run_task
@@ -117,11 +117,13 @@ class Rendezvous(L.Callback):
 def test_search_resumes_a_stored_study_and_its_best_command_reproduces_the_best_trial(tiny_archive, tmp_path):
     args = [*SEARCH[1:], *sweep_overrides(tiny_archive, tmp_path)]
     sweep = tmp_path / "logs" / "optuna" / "overfit_imdb"  # one dir per study, whichever command ran the trials
-    first = search_in_process(*args, "hydra.sweeper.n_trials=2")
+    # as optuna.yaml has it: no comparison at the end, whose table of every trial the search's report replaces
+    first = search_in_process(*[a for a in args if a != NO_COMPARE_AT_END], "hydra.sweeper.n_trials=2")
     assert first.returncode == 0, first.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert f"best parameters: {sweep / 'optimization_results.yaml'}" in first.stdout
+    assert not (sweep / "comparison").exists() and "comparison of" not in first.stdout  # the report is its summary
     again = search_in_process(*args, "hydra.sweeper.n_trials=3")  # the same study, one trial more
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="overfit_imdb", storage=journal(tmp_path))

@@ -39,7 +39,7 @@ DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
 def trial_dirs(sweep: Path) -> list[Path]:
-    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "comparison")
 
 
 @pytest.mark.slow
@@ -51,6 +51,7 @@ def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
         "hydra/launcher=submitit_local",
         "model=baseline,dropout",
         *sweep_overrides(tiny_archive, tmp_path),
+        "hydra.callbacks.compare.enabled=true",  # the comparison a sweep ends with (off in sweep_overrides)
         f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -63,6 +64,11 @@ def test_submitit_local_sweep_lands_in_the_sweep_dir(tiny_archive, tmp_path):
         )
         assert list(run.glob("events.out.tfevents.*"))
     assert list((sweep / ".submitit").rglob("*_result.pkl"))  # really went through submitit's job files
+    # the sweep ends with its comparison, as scripts/compare.py writes it (compare/sweep_end.py)
+    pooled = (sweep / "comparison" / "pooled.md").read_text()
+    assert "| baseline | 1 |" in pooled and "| dropout | 1 |" in pooled
+    assert f"comparison of 2 runs in {sweep}" in result.stdout and "| dropout | 1 |" in result.stdout
+    assert f"to {sweep / 'comparison'}" in result.stdout.splitlines()[-1]
 
 
 @pytest.mark.slow

@@ -15,15 +15,6 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 
-def _pruners() -> dict[str, Any]:
-    return {
-        "median": {"n_startup_trials": 4, "n_warmup_steps": 2, "interval_steps": 1},
-        "successive_halving": {"min_resource": 2, "reduction_factor": 3, "min_early_stopping_rate": 0},
-        "hyperband": {"min_resource": 2, "max_resource": "auto", "reduction_factor": 3},
-        "none": {},
-    }
-
-
 @dataclass
 class OverfitOptunaSweeperConf:
     _target_: str = "hydra_plugins.overfit_optuna.optuna_sweeper.OverfitOptunaSweeper"
@@ -44,7 +35,14 @@ class OverfitOptunaSweeperConf:
         }
     )
     pruner: Any = "median"  # a name from `pruners`, or {_target_: optuna.pruners.X, ...}
-    pruners: Any = field(default_factory=_pruners)
+    pruners: Any = field(
+        default_factory=lambda: {
+            "median": {"n_startup_trials": 4, "n_warmup_steps": 2, "interval_steps": 1},
+            "successive_halving": {"min_resource": 2, "reduction_factor": 3, "min_early_stopping_rate": 0},
+            "hyperband": {"min_resource": 2, "max_resource": "auto", "reduction_factor": 3},
+            "none": {},
+        }
+    )
     max_failure_rate: float = 0.0  # failed trials / trials this worker ran, above which the worker stops
     heartbeat_s: int = 60  # a RUNNING trial whose worker has not written for 5x this long counts as lost
     plots: bool = True  # optimization history, intermediate values, parameter importances (PNG)
@@ -60,7 +58,6 @@ ConfigStore.instance().store(
 class OverfitOptunaSweeper(Sweeper):
     def __init__(self, **settings: Any) -> None:
         self.settings = settings
-        self.search = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -72,6 +69,5 @@ class OverfitOptunaSweeper(Sweeper):
         )
         self.search = Search(self.settings, config, launcher)
 
-    def sweep(self, arguments: list[str]) -> None:
-        assert self.search is not None, "setup() first"
+    def sweep(self, arguments: list[str]) -> None:  # Hydra calls setup() first
         self.search.run(list(arguments))

@@ -15,7 +15,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from overfit.errors import OverfitError
-from overfit.search.space import make_pruner, open_storage, plain
+from overfit.search.space import make_pruner, open_storage, plain, trial_id
 
 log = logging.getLogger("overfit")
 
@@ -31,9 +31,7 @@ def load_trial(where: DictConfig | dict, settings: Any) -> Any:
         pruner=make_pruner(settings),
         sampler=optuna.samplers.RandomSampler(),
     )
-    study_id = storage.get_study_id_from_name(where["study"])
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, int(where["number"]))
-    return optuna.trial.Trial(study, trial_id)
+    return optuna.trial.Trial(study, trial_id(storage, where["study"], int(where["number"])))
 
 
 class ReportToTrial(L.Callback):

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from overfit import atomic
 from overfit.search import objective as search_objective
+from overfit.search.space import as_overrides
 
 log = logging.getLogger("overfit")
 FIGURES = {
@@ -45,11 +46,10 @@ def rerun_command(search: Any, params: dict) -> str:
     weights a trial keeps (its best epoch by val/acc), so it reproduces the trial's value and test metrics."""
     fixed = [line for line in search.fixed if not line.startswith("hparams_search=")]
     variant = OmegaConf.select(search.config, "model.variant")
-    sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
     words = ["python", os.path.relpath(sys.argv[0]) if sys.argv[0] else "train.py", *fixed]
     words += search_objective.rerun_overrides(search.config, fixed)
     words += [f"model.variant={variant}"] if variant else []
-    return " ".join(shlex.quote(w) for w in words + sampled)
+    return " ".join(shlex.quote(w) for w in words + as_overrides(params))
 
 
 def write_results(search: Any, study: Any) -> Path:

@@ -148,6 +148,17 @@ def open_storage(where: str) -> Any:
         raise SearchError(f"hydra.sweeper.storage={where}: cannot open it ({first_line(err)})") from None
 
 
+def trial_id(storage: Any, study_name: str, number: int) -> int:
+    """The storage's id of a study's trial `number`: what a storage's trial methods and `optuna.trial.Trial` take
+    (public through the storage only; a FrozenTrial's id is private)."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
+
+
+def as_overrides(params: dict) -> list[str]:
+    """Sampled parameters as Hydra overrides; floats by repr, so the value a run gets is the value Optuna drew."""
+    return [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()]
+
+
 def quote(value: str) -> str:
     """A Hydra override value: as is when plain, else single-quoted."""
     if re.fullmatch(r"[\w./:@%+-]+", value):

@@ -1,18 +1,10 @@
-"""Hyperparameter search on current Optuna through Hydra: `python train.py -m hparams_search=optuna`.
+"""`Search`: one worker of a study (one command), built and called by the Hydra sweeper plugin.
 
-One command is one *worker*. It opens (or creates) the study in Optuna's own storage, then over and over asks the
-study for a trial, runs it through the configured Hydra launcher as a normal job (its own dir, TensorBoard run,
-metrics.json), and tells the study how it ended, until the study holds `n_trials` trials. Several workers started
-with the same command (shells, a SLURM array) share the study and each pulls the next trial; a worker that dies
-loses only its trial in progress (marked FAIL, `lost`), and running the command again resumes the study.
-Asks are serialized by a lock file beside a journal storage, so workers never overshoot n_trials (with
-an RDB they can, by at most workers - 1); heartbeats, lost trials and that lock: workers.py.
-
-A trial is scored by the weights it keeps and tests (objective.py): it keeps its best epoch by val/acc
-and reports val/acc_best, that epoch's val/acc. Pruning: each trial's `ReportToTrial` callback reports the same
-metric to its trial after every validation epoch and, when the study's pruner says so, stops the run after that
-epoch. The run still finishes as a run (test, summary, metrics.json); the worker then records the trial as
-PRUNED. Under DDP only rank 0 talks to the study.
+It opens (or creates) the study, then asks it for trials, runs each through the configured Hydra launcher as a
+normal job (its own dir, TensorBoard run, metrics.json) and tells the study how it ended, until the study holds
+`n_trials` (lost trials not counted), whichever workers ran them: so the same command resumes, and several share a
+study. A trial ends as the job's value (COMPLETE), PRUNED when its `ReportToTrial` stopped it (the run still
+finished as a run), or FAIL with its error; more failures than `max_failure_rate` stop the worker in one line.
 """
 
 from __future__ import annotations
@@ -31,8 +23,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from overfit.search import objective as search_objective
+from overfit.search.report import write_results
 from overfit.search.space import (
     SearchError,
+    as_overrides,
     build,
     first_line,
     make_pruner,
@@ -52,12 +46,9 @@ class Search:
 
     def __init__(self, settings: dict, config: DictConfig, launcher: Any):
         self.settings, self.config, self.launcher = settings, config, launcher
-        self.job_idx, self.launched, self.failures = 0, 0, []
-        self.trial_ids: dict[int, int] = {}  # trial number -> the storage's id (see trial_id)
+        self.launched, self.failures = 0, []  # jobs this worker launched (Hydra's job index too), failed trials
 
     def run(self, arguments: list[str]) -> None:
-        from overfit.search.report import write_results
-
         try:
             study = self.prepare(arguments)
         except SearchError as err:
@@ -108,12 +99,12 @@ class Search:
                 raise SearchError(f"search space {key}: no such key in the config (a typo? +{key} adds one)")
         self.fixed = list(fixed.values())
         self.objective = search_objective.check(self.config)  # what the trials report is what they keep
-        self.fingerprint = sorted(arguments)
+        fingerprint = sorted(arguments)
         sweep_dir = OmegaConf.select(self.config, "hydra.sweep.dir")
         self.storage = storage_url(str(s.get("storage") or Path(sweep_dir) / "optuna.journal"))
         sampler = build(s.get("sampler") or {"_target_": "TPESampler"}, "hydra.sweeper.sampler", "optuna.samplers")
         pruner = make_pruner(s)
-        # last: a bad setting leaves no study behind. Kept: the trials' storage ids are public through it only
+        # last: a bad setting leaves no study behind. Kept: a lost FrozenTrial is marked through it (workers.py)
         self.store = storage = open_storage(self.storage)
         optuna.logging.disable_default_handler()
         optuna.logging.enable_propagation()  # Optuna's lines go where Hydra's log goes
@@ -132,14 +123,13 @@ class Search:
             ) from None
         started = study.user_attrs.get("overrides")
         if started is None:
-            study.set_user_attr("overrides", self.fingerprint)
-        elif started != self.fingerprint:
+            study.set_user_attr("overrides", fingerprint)
+        elif started != fingerprint:
             raise SearchError(
                 f"study {self.study_name} in {self.storage} was started with the overrides {started}, "
-                f"not {self.fingerprint}: resume it with the same command, or start another with "
+                f"not {fingerprint}: resume it with the same command, or start another with "
                 "hydra.sweeper.study_name=<new name>"
             )
-        self.study_id = storage.get_study_id_from_name(self.study_name)
         log.info(f"optuna {optuna.__version__}: study {self.study_name} in {self.storage}, worker {HOST}:{os.getpid()}")
         return study
 
@@ -161,32 +151,22 @@ class Search:
                 trial.set_user_attr("heartbeat", time.time())
         return batch
 
-    def trial_id(self, trial: Any) -> int:
-        """The storage's id of `trial` (what a storage's trial methods take), looked up by the trial's number."""
-        if trial.number not in self.trial_ids:
-            self.trial_ids[trial.number] = self.store.get_trial_id_from_study_id_trial_number(
-                self.study_id, trial.number
-            )
-        return self.trial_ids[trial.number]
-
     def overrides(self, trial: Any) -> tuple[str, ...]:
-        sampled = [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()]
         where = [
             f"++optuna_trial.study={self.study_name}",
             f"++optuna_trial.storage={quote(self.storage)}",
             f"++optuna_trial.number={trial.number}",
         ]
-        return tuple(self.fixed + sampled + where)
+        return tuple(self.fixed + as_overrides(trial.params) + where)
 
     def run_batch(self, study: Any, batch: list) -> None:
         try:
-            with heartbeat(self.store, [self.trial_id(t) for t in batch], int(self.settings["heartbeat_s"])):
-                returns = self.launcher.launch([self.overrides(t) for t in batch], initial_job_idx=self.job_idx)
+            with heartbeat(batch, int(self.settings["heartbeat_s"])):
+                returns = self.launcher.launch([self.overrides(t) for t in batch], initial_job_idx=self.launched)
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: the trials did not finish
             for trial in batch:
                 mark_lost(study, self.store, trial, "its worker was interrupted")
             raise
-        self.job_idx += len(returns)
         self.launched += len(returns)
         for trial, ret in zip(batch, returns):
             try:
@@ -202,11 +182,12 @@ class Search:
         if run_dir:
             trial.set_user_attr("run_dir", str(run_dir))
         outcome = job_outcome(ret)
-        attrs = self.store.get_trial(self.trial_id(trial)).user_attrs  # fresh: the job wrote pruned_at_epoch
+        # read back: the job (another process, or its own storage) wrote pruned_at_epoch; trial.user_attrs is a cache
+        attrs = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number).user_attrs
         completed = ret.status == JobStatus.COMPLETED
-        if isinstance(outcome, optuna.TrialPruned) or (completed and "pruned_at_epoch" in attrs):
+        if completed and "pruned_at_epoch" in attrs:  # ReportToTrial stopped it; the run ended as a run
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            log.info(f"optuna: trial {trial.number} pruned after epoch {attrs.get('pruned_at_epoch', '?')} ({run_dir})")
+            log.info(f"optuna: trial {trial.number} pruned after epoch {attrs['pruned_at_epoch']} ({run_dir})")
             return
         value = float(outcome) if completed and isinstance(outcome, (int, float)) else math.nan
         if math.isfinite(value):
@@ -218,7 +199,7 @@ class Search:
         trial.set_user_attr("error", f"{type(outcome).__name__}: {first_line(outcome)}")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         log.warning(f"optuna: trial {trial.number} failed: {type(outcome).__name__}: {first_line(outcome)} ({run_dir})")
-        self.failures.append((self.store.get_trial(self.trial_id(trial)), outcome))
+        self.failures.append((trial, outcome))
 
 
 def job_outcome(ret: Any) -> Any:

@@ -13,20 +13,31 @@ import os
 import socket
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
+
+from overfit.search.space import trial_id
 
 log = logging.getLogger("overfit")
 HOST = socket.gethostname()
 
 
-def ask_lock(storage: str) -> Any:
-    """The lock file beside a journal storage; none for an RDB (its asks can overshoot by workers - 1)."""
+@contextmanager
+def ask_lock(storage: str):
+    """Holds the lock file beside a journal storage; none for an RDB (its asks can overshoot by workers - 1).
+    Optuna's own lock class, which has acquire/release but is no context manager; grace_period: a worker killed
+    while holding it blocks the others for 30 s at most."""
     if "://" in storage:
-        return nullcontext()
+        yield
+        return
     from optuna.storages.journal import JournalFileSymlinkLock
 
-    return held(JournalFileSymlinkLock(storage + ".ask", grace_period=30))
+    lock = JournalFileSymlinkLock(storage + ".ask", grace_period=30)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def fail_lost(study: Any, storage: Any, heartbeat_s: int) -> None:
@@ -48,9 +59,7 @@ def mark_lost(study: Any, storage: Any, trial: Any, why: str) -> None:
     from optuna.trial import TrialState
 
     try:
-        study_id = storage.get_study_id_from_name(study.study_name)
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, "lost", why)
+        storage.set_trial_user_attr(trial_id(storage, study.study_name, trial.number), "lost", why)
         study.tell(trial.number, state=TrialState.FAIL)
         log.warning(f"optuna: trial {trial.number} lost ({why}); it no longer counts toward n_trials")
     except (RuntimeError, ValueError):  # another worker got there first
@@ -62,30 +71,22 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process: alive
+        pass
     return True
 
 
 @contextmanager
-def held(lock: Any):
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextmanager
-def heartbeat(storage: Any, trial_ids: list[int], every_s: int):
-    """While the trials run, stamp them every `every_s` seconds so other workers know this one is alive."""
+def heartbeat(trials: list, every_s: int):
+    """While the trials (from study.ask) run, stamp them every `every_s` seconds so other workers know this one is
+    alive."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(every_s):
-            for trial_id in trial_ids:
+            for trial in trials:
                 try:
-                    storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+                    trial.set_user_attr("heartbeat", time.time())
                 except Exception:  # finished meanwhile, or a storage hiccup: the next beat retries
                     pass
 

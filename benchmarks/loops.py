@@ -154,10 +154,10 @@ class PlainRun:
         if self.duties:
             train = totals.compute()
             totals.reset()
-            for tag, value in [("loss/train", train["loss"]), ("acc/train", train["acc"])]:
+            for tag, value in [("train/loss", train["loss"]), ("train/acc", train["acc"])]:
                 self.writer.add_scalar(tag, float(value), epoch + 1)
-            self.writer.add_scalar("loss/val", self.val_loss, epoch + 1)
-            self.writer.add_scalar("acc/val", self.val_acc, epoch + 1)
+            self.writer.add_scalar("val/loss", self.val_loss, epoch + 1)
+            self.writer.add_scalar("val/acc", self.val_acc, epoch + 1)
             self._save("last.ckpt", epoch)
         if self.stopping is None:
             return False

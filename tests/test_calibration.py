@@ -157,8 +157,8 @@ def test_a_run_logs_calibration_and_eval_prints_it_before_and_after_scaling(run,
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "as trained" in out and "T = " in out and "(the run's own, from the checkpoint)" in out
-    assert "data.val_size=40" in out and f"{logged['test/ece']:.4f}" in out
-    assert f"T = {logged['test/temperature']:<10.3f}" in out  # the same T as the run found after its test
+    assert "data.val_size=40" in out and f"  as trained      {logged['test/ece']:.3f}  " in out  # ECE: 3 decimals
+    assert f"  T = {logged['test/temperature']:.2f}  " in out  # the same T as the run found after its test
 
 
 @pytest.mark.slow

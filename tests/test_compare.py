@@ -75,18 +75,18 @@ def test_hparams_sessions_hold_variant_and_the_metrics_scalars(sweep):
         params, metric_tags = read_hparams(acc)  # ranked names ("00 model.variant") read back as config keys
         assert params["model.variant"] == variant and params["seed"] == 0
         assert params["model.optimizer"] in ("RMSprop", "Adam") and params["model.optimizer.lr"] > 0
-        # the sweep's one experiment definition lies in the first run's dir; the others hold their session only
-        assert bool(metric_tags) == (i == 0) and metric_tags[:2] == (["test/acc", "test/loss"] if i == 0 else [])
-        # the HPARAMS tab reads each metric from the run's scalars under the same tag
+        # no experiment definition: TensorBoard derives the HPARAMS tab from the sessions in view
+        assert metric_tags == []
+        # the HPARAMS tab's metric columns: the run's scalars, under the names metrics.json uses
         assert {
             "test/acc",
             "test/loss",
             "val/acc_best",
             "time/train_s",
-            "loss/val",
-            "acc/val",
-            "loss/train",
-            "acc/train",
+            "val/loss",
+            "val/acc",
+            "train/loss",
+            "train/acc",
             "train/acc_eval",  # the final weights on the train split, dropout off (the gap's train acc)
             "train/loss_eval",
             # calibration (models/calibration.py): per-epoch val curves and the test split, raw and at T

@@ -171,10 +171,11 @@ def test_pooled_tables_written(seeds_sweep, tmp_path):
     assert rows[0]["n"] == "3" and float(rows[0]["test_acc_mean"]) == pytest.approx(0.82, abs=1e-6)
     assert rows[2]["test_acc_ci95"] == ""  # n = 1: empty
     table = (tmp_path / "cmp" / "pooled.md").read_text()
-    assert "| baseline | 3 | 0.8200 ± 0.0497 |" in table
-    assert "| dropout | 1 | 0.8100 (n=1, no CI) |" in table
-    assert f"| l2 | 3 | 0.8467 ± {t_ci([0.83, 0.86, 0.85]):.4f} |" in table
-    assert f"+0.0267 ± {t_ci([0.03, 0.04, 0.01]):.4f} (n=3)" in table
+    # in % and pp (runs/numbers.py); pooled.csv keeps the fractions
+    assert "| baseline | 3 | 82.0 ± 5.0 |" in table
+    assert "| dropout | 1 | 81.0 (n=1, no CI) |" in table
+    assert f"| l2 | 3 | 84.7 ± {100 * t_ci([0.83, 0.86, 0.85]):.1f} |" in table
+    assert f"+2.7 ± {100 * t_ci([0.03, 0.04, 0.01]):.1f} (n=3)" in table
     per_run = list(csv.DictReader(open(tmp_path / "cmp" / "comparison.csv")))
     assert len(per_run) == 7 and {r["problems"] for r in per_run} == {""}  # the per-run table is still there
 
@@ -196,15 +197,20 @@ def test_a_seed_twice_is_pooled_but_not_paired_and_said(tmp_path):
 
 
 def test_a_sweep_definition_at_the_sweep_root_is_no_run(tmp_path):
-    """sweep_hparams.SweepHParams writes the sweep's HPARAMS definition alone into a dir (the sweep dir, for Optuna)."""
+    """Sweeps until 2026-12-08 wrote their HPARAMS definition alone into a dir (the study dir, for Optuna)."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
     from torch.utils.tensorboard.writer import FileWriter
-
-    from overfit.runs.tensorboard import experiment_summary
 
     root = tmp_path / "sweep"
     write_run(root / "b0", "baseline", 0, 0.80)
     writer = FileWriter(str(root), filename_suffix=".hparams")
-    writer.add_summary(experiment_summary({"model.variant": ["baseline"], "seed": [0]}, {}))
+    experiment = api_pb2.Experiment(
+        hparam_infos=[api_pb2.HParamInfo(name="00 model.variant", type=api_pb2.DATA_TYPE_STRING)],
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag="test/acc"))],
+    )
+    meta = metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(experiment=experiment))
+    writer.add_summary(Summary(value=[Summary.Value(tag=metadata.EXPERIMENT_TAG, metadata=meta)]))
     writer.close()
     runs = load_runs(root)
     assert [r.name for r in runs] == ["b0"] and runs.warnings == []

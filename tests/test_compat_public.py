@@ -1,14 +1,12 @@
 """The public APIs that replaced reaches into Hydra's and Optuna's private names (issue 21, item 3) do what the
-private names did: a job's outcome, a grid sweep's jobs, a trial's storage id (journal file and RDB alike)."""
+private names did: a job's outcome, a trial's storage id (journal file and RDB alike)."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 
-from overfit.runs.sweep_hparams import grid_jobs
 from overfit.search.pruning import load_trial
 from overfit.search.space import open_storage
 from overfit.search.sweeper import job_outcome
@@ -27,19 +25,6 @@ def test_a_jobs_outcome_is_its_value_or_its_exception_without_hydras_notice(capf
     assert job_outcome(_job(JobStatus.FAILED, err)) is err
     assert job_outcome(JobReturn()) is None  # never ran (JobReturn's return_value would assert)
     assert capfd.readouterr().err == ""  # the worker logs a failed trial itself, with its number and run dir
-
-
-def test_grid_jobs_are_every_combination_with_a_later_override_replacing_an_earlier_one_in_place():
-    parsed = OverridesParser.create().parse_overrides(
-        ["model=dropout,big", "seed=1,2", "model.lr=0.1", "model=big,baseline", "+extra=choice(a,b)"]
-    )
-    assert grid_jobs(parsed) == [
-        [f"model={m}", f"seed={s}", "model.lr=0.1", f"+extra={e}"]
-        for m in ("big", "baseline")
-        for s in ("1", "2")
-        for e in ("a", "b")
-    ]
-    assert grid_jobs([]) == [[]]  # no override: the one job
 
 
 @pytest.fixture(params=["journal", "sqlite"])

@@ -46,7 +46,7 @@ def test_fdr_runs_one_batch_of_each_and_writes_no_curves_or_checkpoints(tiny_arc
 
 def test_limit_runs_a_few_batches_for_a_few_epochs_with_curves_and_checkpoints(tiny_archive, tmp_path):
     run, _ = debug_run("limit", tmp_path, tiny_archive, "data.batch_size=4")  # 80 train rows: 20 batches an epoch
-    assert [step for step, _ in scalars(run, "acc/val")] == [1, 2, 3]
+    assert [step for step, _ in scalars(run, "val/acc")] == [1, 2, 3]
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 3 * 5  # limit_train_batches: 5 of the 20, for 3 epochs
 
@@ -55,9 +55,9 @@ def test_limit_runs_a_few_batches_for_a_few_epochs_with_curves_and_checkpoints(t
 def test_overfit_learns_one_batch_by_heart_and_keeps_nothing_else(tiny_archive, tmp_path):
     run, out = debug_run("overfit", tmp_path, tiny_archive)
     assert "overfit_batches=1" in out
-    loss = scalars(run, "loss/train")
+    loss = scalars(run, "train/loss")
     assert len(loss) == 100 and loss[-1][1] < 0.25 * loss[0][1]
-    assert scalars(run, "acc/train")[-1][1] == 1.0
+    assert scalars(run, "train/acc")[-1][1] == 1.0
     record = json.loads((run / "metrics.json").read_text())
     assert not any(k.startswith("test/") for k in record["metrics"])  # no test of a model fitted to one batch
     assert not (run / "checkpoints").exists()

@@ -98,7 +98,7 @@ def test_clean_runs_have_no_warnings(sweep, capsys):
 
 @pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_truncated_mid_record(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "loss/val")
+    path = file_with(sweep / "0_baseline", "val/loss")
     records = offsets(path)
     cut = records[len(records) // 2][0] + 20  # inside a record's data
     path.write_bytes(path.read_bytes()[:cut])
@@ -127,8 +127,8 @@ def test_garbage_appended(sweep, clean, capsys):
 
 
 def test_corrupted_data_crc_skips_one_record(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "loss/val")
-    offset, length = offsets(path)[2]  # acc/val of the first epoch (epochs are counted on loss/train)
+    path = file_with(sweep / "0_baseline", "val/loss")
+    offset, length = offsets(path)[2]  # val/acc of the first epoch (epochs are counted on train/loss)
     data = bytearray(path.read_bytes())
     data[offset + 12 + length // 2] ^= 0xFF  # one flipped byte in the record's data
     path.write_bytes(bytes(data))
@@ -143,7 +143,7 @@ def test_corrupted_data_crc_skips_one_record(sweep, capsys):
 
 @pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_corrupted_length_crc_ends_the_file(sweep, capsys):
-    path = file_with(sweep / "0_baseline", "loss/val")
+    path = file_with(sweep / "0_baseline", "val/loss")
     offset, _ = offsets(path)[5]
     data = bytearray(path.read_bytes())
     data[offset + 9] ^= 0x01  # the length's CRC: nothing after it can be trusted
@@ -232,7 +232,7 @@ def test_strict_fails_on_any_warning_but_still_writes(sweep, capsys):
 
 @pytest.mark.slow  # 1.5 s or more on 2 cores (--durations, 2026-12-07)
 def test_returned_data_carries_the_warnings(sweep, tmp_path):
-    path = file_with(sweep / "0_baseline", "loss/val")
+    path = file_with(sweep / "0_baseline", "val/loss")
     path.write_bytes(path.read_bytes()[:-3])
     runs = load_runs(sweep)
     written = write_comparison(runs, tmp_path / "cmp")

@@ -44,7 +44,7 @@ def test_train_acc_eval_is_the_final_weights_in_eval_mode(train_cfg):
     events.Reload()
     logged = events.Scalars("train/acc_eval")
     assert [(e.step, e.value) for e in logged] == [(3, pytest.approx(acc, abs=1e-6))]  # at the last epoch
-    assert [e.step for e in events.Scalars("acc/val")][-1] == 3
+    assert [e.step for e in events.Scalars("val/acc")][-1] == 3
 
 
 def test_train_acc_eval_after_early_stopping_is_at_the_epoch_it_stopped(train_cfg):
@@ -56,4 +56,4 @@ def test_train_acc_eval_after_early_stopping_is_at_the_epoch_it_stopped(train_cf
     events = EventAccumulator(str(out))
     events.Reload()
     assert [e.step for e in events.Scalars("train/acc_eval")] == [record["epochs_run"]]
-    assert [e.step for e in events.Scalars("acc/val")][-1] == record["epochs_run"]
+    assert [e.step for e in events.Scalars("val/acc")][-1] == record["epochs_run"]

@@ -34,7 +34,6 @@ MOVED = {
     "overfit.search_pruning": "overfit.search.pruning",  # ReportToTrial (conf/hparams_search/optuna)
     "overfit.sweeps": "overfit.search.report",  # ReportBest (conf/hparams_search/optuna)
     "overfit.slurm": "overfit.runs.slurm",  # CheckPartition (conf/hydra/launcher/slurm)
-    "overfit.sweep_hparams": "overfit.runs.sweep_hparams",  # SweepHParams (conf/logger/tensorboard)
 }
 
 

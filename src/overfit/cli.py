@@ -92,16 +92,13 @@ def call_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> fl
 
 def drop_empty_run_dir() -> None:
     """A run refused before it did anything leaves no directory behind: only Hydra's .hydra/, a log that holds
-    nothing but this run's own lines (Lightning's first ones, the error: run_log.only_this_runs) and, in a sweep's
-    first job, the sweep's HPARAMS definition (sweep_hparams.py; without it TensorBoard derives one from the runs)."""
+    nothing but this run's own lines (Lightning's first ones, the error: run_log.only_this_runs)."""
     if not HydraConfig.initialized():
         return
-    from overfit.runs.sweep_hparams import SWEEP_DEFINITION  # Lightning, TensorBoard: loaded by the run already
-
     out = Path(HydraConfig.get().runtime.output_dir)
     entries = list(out.iterdir()) if out.is_dir() else []
     logs = [p for p in entries if p.suffix == ".log"]
-    hydra_only = all(p.name == ".hydra" or p in logs or p.name.endswith(SWEEP_DEFINITION) for p in entries)
+    hydra_only = all(p.name == ".hydra" or p in logs for p in entries)
     if entries and hydra_only and all(map(run_log.only_this_runs, logs)):
         shutil.rmtree(out, ignore_errors=True)
 

@@ -21,8 +21,10 @@ from overfit.checkpoints.classifier import classifier_from_checkpoint, data_stat
 from overfit.checkpoints.run_config import recorded
 from overfit.errors import OverfitError
 from overfit.models import calibration
+from overfit.runs import numbers
 from overfit.runs.checks import check_devices
 from overfit.runs.console import quiet_lightning
+from overfit.runs.progress import progress_bar
 
 quiet_lightning()  # no cloud tips, no warnings about Lightning's own internals
 
@@ -46,23 +48,30 @@ def evaluate(cfg: DictConfig) -> float:
     datamodule.prepare_data()
     datamodule.setup("fit" if cfg.get("temperature_scaling") else "test")
     datamodule.load_state_dict(state)  # raises if the archive gives another vocabulary
-    trainer = instantiate(cfg.trainer, logger=False)
+    # train.py's bar (its test bar leaves the screen once done; Lightning's default stays above the table below)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[progress_bar(cfg.trainer.get("enable_progress_bar"))])
     (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    # runs/numbers.py's way, as the run summary writes them: accuracy in %, losses to 3 significant digits, ECE,
+    # Brier and AUROC to 3 decimals, T to 2
     lines = [
         f"== {model.hparams.variant}: {cfg.ckpt_path} ==",
-        f"test     loss {metrics['test/loss']:.4f}  acc {metrics['test/acc']:.4f}  AUROC {metrics['test/auroc']:.4f}"
-        f"  ({len(datamodule.datasets['test']):,} reviews)",
+        f"test     loss {numbers.sig(metrics['test/loss'])}  acc {numbers.pct(metrics['test/acc'])}  "
+        f"AUROC {numbers.dec(metrics['test/auroc'])}  ({len(datamodule.datasets['test']):,} reviews)",
     ]
     if cfg.get("temperature_scaling"):
         found = calibration.calibrate(
             model, datamodule.whole_split_dataloader("val"), datamodule.whole_split_dataloader("test")
         )
-        before, after = found["before"], found["after"]
+
+        def row(label: str, at: dict) -> str:
+            return (
+                f"  {label:<14}  {numbers.dec(at['ece']):<5}  {numbers.sig(at['loss']):<8}  {numbers.dec(at['brier'])}"
+            )
+
         lines += [
-            "calibration       ECE     log loss  Brier",
-            f"  as trained      {before['ece']:.4f}  {before['loss']:.4f}    {before['brier']:.4f}",
-            f"  T = {found['temperature']:<10.3f}  {after['ece']:.4f}  {after['loss']:.4f}    {after['brier']:.4f}"
-            "   (accuracy and AUROC unchanged)",
+            f"{'calibration':<16}  {'ECE':<5}  {'log loss':<8}  Brier",
+            row("as trained", found["before"]),
+            row(f"T = {numbers.dec(found['temperature'], 2)}", found["after"]) + "   (accuracy and AUROC unchanged)",
             f"  T fitted on the validation split: {len(datamodule.datasets['val']):,} reviews, {split_from}",
         ]
     shown.show("\n".join(lines))

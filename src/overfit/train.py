@@ -109,7 +109,8 @@ def _train(cfg: DictConfig) -> float:
         # final ones: the overfitting variants are meant to show what training ended with.
         tested_ckpt = best.best_model_path if best is not None else None
         with _report_interrupts(trainer, cfg, "testing"):
-            trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt)
+            # verbose=False: Lightning's table of full-precision test metrics repeats what the summary prints
+            trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt, verbose=False)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if cfg.get("temperature_scaling") and hasattr(datamodule, "whole_split_dataloader"):
             record["calibration"] = temperature_scale(trainer, model, datamodule, metrics)

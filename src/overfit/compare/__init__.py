@@ -16,6 +16,10 @@
     headline.py  remedies.png: which variant, by how much (test acc, gap, val loss; each seed drawn)
     tables.py    comparison.md/.csv, pooled.md/.csv, warnings.txt; `write_comparison` writes all of them
     stats.py     mean and 95% CI over a handful of seeds (Student's t)
+    inside.py    inside one trained classifier (a checkpoint): the words with the largest weight paths to the
+                 logit each way, the test reviews it gets most confidently wrong (the notebook's section 6)
+    sweep_end.py `CompareWhenSweepEnds`: the Hydra callback with which a sweep ends by writing all this into
+                 <sweep dir>/comparison/ and printing its pooled table (conf/hydra/default.yaml)
 
 The three studies' pages (docs/results/, the README's block; `scripts/results.py` is their entry point):
 

@@ -24,6 +24,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
 RANKED = re.compile(r"^\d\d (\S.*)$")  # an HPARAMS name with its rank (overfit.runs.tensorboard.tb_name)
+# HPARAMS columns that are no setting: where the run lies, for TensorBoard's filters (not a reason to pool apart)
+NOT_SETTINGS = {"sweep"}
 logging.getLogger("tensorboard").setLevel(logging.ERROR)
 
 
@@ -157,9 +159,9 @@ def _parse_hparams(content: dict) -> tuple[dict, list[str]]:
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         for key, value in start.session_start_info.hparams.items():
             ranked = RANKED.match(key)
-            params[ranked.group(1) if ranked else key] = (
-                getattr(value, value.WhichOneof("kind")) if value.WhichOneof("kind") else None
-            )
+            name = ranked.group(1) if ranked else key
+            if name not in NOT_SETTINGS:
+                params[name] = getattr(value, value.WhichOneof("kind")) if value.WhichOneof("kind") else None
     if "_hparams_/experiment" in content:
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = [info.name.tag for info in experiment.metric_infos]

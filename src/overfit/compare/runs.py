@@ -2,11 +2,12 @@
 
 A run is a dir holding event files (its run dir; older runs: its tensorboard/ subdir). Its variant and seed come
 from the HPARAMS session that `overfit.runs.tensorboard.log_hparams` writes (falling back to the run dir's name).
-Curves are loss/train, acc/train, loss/val, acc/val at step = epoch (1-based), named train/loss ... here; test/acc
-sits at the epoch whose weights were tested (`Run.test_epoch`: the early-stopping epoch). Older files (per-step
-train/loss ...) map each step to Lightning's `epoch` scalar logged at the same step. A dir holding only a sweep's
-HPARAMS definition (overfit.runs.sweep_hparams puts it in the first run's dir, or in the sweep dir when that is not
-known at the start, as with Optuna) is no run and is skipped.
+Curves are train/loss, train/acc, val/loss, val/acc at step = epoch (1-based); test/acc sits at the epoch whose
+weights were tested (`Run.test_epoch`: the early-stopping epoch). Runs from before 2026-12-08 name them
+loss/train, acc/train, loss/val, acc/val in TensorBoard (OLD_TAGS, read as the same curves); the oldest files
+(per-step train/loss ... beside Lightning's `epoch` scalar) map each step to the epoch logged at the same step.
+A dir holding only a sweep's HPARAMS definition (sweeps wrote one until 2026-12-08, into the first run's dir or,
+for Optuna, the study dir) is no run and is skipped.
 
 Calibration: test/auroc, test/ece, test/brier and the temperature-scaled test/*_scaled, test/temperature are
 finals; val/ece, val/auroc, val/brier curves; the reliability bins come from the run's metrics.json (train.py
@@ -34,7 +35,7 @@ from overfit.compare.labels import SEED, VARIANT, VARIANTS, group_label, plain, 
 from overfit.errors import OverfitError
 
 CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
-EPOCH_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
+OLD_TAGS = {"loss/train": "train/loss", "acc/train": "train/acc", "loss/val": "val/loss", "acc/val": "val/acc"}
 FINALS = ("test/loss", "test/acc", "time/train_s", "val/acc_best", "train/acc_eval", "train/loss_eval")
 # Calibration (models/calibration.py): runs from before it was measured lack them, and that is no problem: '-'.
 CALIBRATION = ("test/auroc", "test/ece", "test/brier", "test/ece_scaled", "test/loss_scaled", "test/brier_scaled")
@@ -174,12 +175,18 @@ def load_run(event_dir: Path) -> Run:
     step_epoch = {}
     for step, value in series.get("epoch", []):
         step_epoch.setdefault(step, int(value))  # first value: the train/val logs of that step
-    for tag in CURVES:  # older files: per-step tags; a step without an epoch entry would be a foreign writer: skip it
-        if tag in series:
+    # The oldest files: an `epoch` scalar beside per-step curves (the metric/split ones never were per step)
+    per_step = bool(step_epoch) and not any(tag in series for tag in OLD_TAGS)
+    for tag in CURVES:  # a per-step value without an epoch entry would be a foreign writer's: skipped
+        split = tag.split("/")[0]
+        if per_step and tag in series:
             run.curves[tag] = {step_epoch[s] + 1: v for s, v in series[tag] if s in step_epoch}
-    for tb_tag, tag in EPOCH_TAGS.items():  # step = epoch
+        elif series.get(f"{split}/loss") and series.get(f"{split}/acc"):  # step = epoch: a split's epoch record
+            # holds both (the factorization's per-step train/loss has no accuracy beside it: no epoch curve)
+            run.curves[tag] = {s: v for s, v in series[tag] if s >= 1}
+    for tb_tag, tag in OLD_TAGS.items():  # step = epoch, under the tags of runs from before 2026-12-08
         if series.get(tb_tag):
-            run.curves[tag] = {s: v for s, v in series[tb_tag] if s >= 1}
+            run.curves.setdefault(tag, {}).update({s: v for s, v in series[tb_tag] if s >= 1})
     for tag in CALIBRATION_CURVES:
         if series.get(tag):
             run.curves[tag] = {s: v for s, v in series[tag] if s >= 1}
@@ -188,7 +195,7 @@ def load_run(event_dir: Path) -> Run:
             run.finals[tag] = series[tag][-1][1]
     if series.get("train/acc_eval"):
         run.train_eval_epoch = series["train/acc_eval"][-1][0]
-    if series.get("test/acc") and any(series.get(t) for t in EPOCH_TAGS):
+    if series.get("test/acc") and run.curves and not per_step:  # per-step files: test/acc at an optimizer step
         run.test_epoch = series["test/acc"][-1][0]
     run.calibration = read_calibration(event_dir, run.problems)
     run.sweep_definition = (

@@ -17,6 +17,7 @@ import torch
 from overfit.compare import REFERENCE
 from overfit.compare.labels import first_value, plain
 from overfit.compare.pooling import CHANCE_EPOCHS, calibrated
+from overfit.runs import numbers
 from overfit.runs.threads import cpu_model, usable_cpus
 
 GAP = "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off)"
@@ -50,11 +51,6 @@ def _num(value):
     return plain(first_value(value, keep_text=True))
 
 
-def _fixed(value: float, sign: str, digits: int) -> str:
-    """value to `digits` decimals, without a negative zero (-0.0004 -> "+0.0", not "-0.0")."""
-    return f"{round(value, digits) + 0.0:{sign}.{digits}f}"
-
-
 def _split(row: dict, metric: str) -> str:
     """Whether the seeds behind `metric` split (some stuck at chance: overfit.compare.pooling), and how."""
     return row.get("diff_split" if metric.endswith("_diff") else "split") or ""
@@ -66,16 +62,24 @@ ECE = (
 )
 
 
-def _pct(row: dict, metric: str, sign: str = "", scale: float = 100, digits: int = 1) -> str:
+# digits=LOSS: 3 significant digits of the mean, its CI to the same decimals (runs/numbers.py, as every loss)
+LOSS = None
+
+
+def _pct(row: dict, metric: str, sign: str = "", scale: float = 100, digits: int | None = 1) -> str:
     """mean ± CI of `metric` (in % by default); the bare mean for n = 1; the seeds' own values where they split
     (a t-interval over 3 seeds of a two-valued outcome would only be wide)."""
     mean, ci = row.get(f"{metric}_mean", math.nan), row.get(f"{metric}_ci95", math.nan)
     if not isinstance(mean, (int, float)) or not math.isfinite(mean):
         return "-"
+
+    def places(value: float) -> int:
+        return numbers.decimals_for(scale * value) if digits is LOSS else digits
+
     if _split(row, metric) and row.get(f"{metric}_seeds"):
-        return " / ".join(_fixed(scale * v, sign, digits) for v in row[f"{metric}_seeds"]) + " (split)"
-    text = _fixed(scale * mean, sign, digits)
-    return text + (f" ± {scale * ci:.{digits}f}" if math.isfinite(ci) else "")
+        return " / ".join(numbers.fixed(scale * v, places(v), sign) for v in row[f"{metric}_seeds"]) + " (split)"
+    text = numbers.fixed(scale * mean, places(mean), sign)
+    return text + (f" ± {scale * ci:.{places(mean)}f}" if math.isfinite(ci) else "")
 
 
 def _name(row: dict, most: int | None = None) -> str:
@@ -108,8 +112,8 @@ def long_table(pooled: list[dict]) -> str:
         )
         lines.append(
             f"| {_name(r)} | {r['n']} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | "
-            f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, 3)} | "
-            f"{_pct(r, 'test_loss', '', 1, 3)} |" + cells
+            f"{_pct(r, 'best_val_acc')} | {_pct(r, 'gap')} | {_pct(r, 'min_val_loss', '', 1, LOSS)} | "
+            f"{_pct(r, 'test_loss', '', 1, LOSS)} |" + cells
         )
     return "\n".join(lines) + "\n"
 
@@ -150,7 +154,7 @@ def short_table(pooled: list[dict]) -> str:
         name = _name(r, most)
         lines.append(
             f"| {name} | {_pct(r, 'test_acc')} | {_pct(r, 'test_acc_diff', '+')} | {_pct(r, 'gap')} | "
-            f"{_pct(r, 'test_loss', '', 1, 3)} |"
+            f"{_pct(r, 'test_loss', '', 1, LOSS)} |"
             + (f" {_pct(r, 'test_ece', '', 1, 3)} | {_pct(r, 'test_ece_scaled', '', 1, 3)} |" if ece else "")
         )
     return "\n".join(lines) + "\n"
@@ -167,7 +171,7 @@ def swept_table(pooled: list[dict], key: str, label: str) -> str:
         rows = [
             (f"{REFERENCE} test acc %", REFERENCE, "test_acc", "", 100, 1),
             (f"{REFERENCE} gap, pp", REFERENCE, "gap", "", 100, 1),
-            (f"{REFERENCE} test loss", REFERENCE, "test_loss", "", 1, 3),
+            (f"{REFERENCE} test loss", REFERENCE, "test_loss", "", 1, LOSS),
         ] + [(f"{v} - {REFERENCE} test acc, pp", v, "test_acc_diff", "+", 100, 1) for v in variants if v != REFERENCE]
         if calibrated(pooled):  # the other variants' ECE: results.md's wide tables
             rows += [

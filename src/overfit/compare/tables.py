@@ -16,46 +16,62 @@ from overfit.compare.plots import plot_all_variants, plot_pair, plot_run
 from overfit.compare.pooled_plots import ECE_PANELS, plot_pooled_curves, plot_sweep
 from overfit.compare.pooling import POOLED, calibrated, pool_groups
 from overfit.compare.runs import COLUMNS, Run, Runs
+from overfit.runs import numbers
 
-
-def _fmt(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+# Which way each column is written (runs/numbers.py: accuracies in %, their differences in pp, losses to 3
+# significant digits, ECE to 3 decimals, T to 2); the .csv files keep the fractions.
+_HOW = {
+    "best_val_acc": "acc",
+    "test_acc": "acc",
+    "gap": "acc",
+    "test_acc_diff": "acc",
+    "final_val_loss": "loss",
+    "test_loss": "loss",
+    "min_val_loss": "loss",
+    "test_ece": "score",
+    "test_ece_scaled": "score",
+    "test_ece_diff": "score",
+    "temperature": "temperature",
+}
 
 
 def markdown_table(rows: list[dict]) -> str:
     """The per-run table; a `problems` column when some run has one."""
     flagged = any(r.get("problems") for r in rows)
     has_ece = any(math.isfinite(r.get("test_ece", math.nan)) for r in rows)  # runs from before: no such column
-    header = ["run", "epochs", "best val acc (epoch)", "final val loss", "test loss", "test acc (epoch)", "train time"]
-    header += ["test ECE", "test ECE at T (T)"] if has_ece else []
+    header = ["run", "epochs", "best val acc % (epoch)", "final val loss", "test loss", "test acc % (epoch)"]
+    header += ["train time"] + (["test ECE", "test ECE at T (T)"] if has_ece else [])
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        best = f"{_fmt(r['best_val_acc'])} ({r['best_val_epoch']})" if r["best_val_epoch"] else "-"
+
+        def fmt(key: str, r: dict = r) -> str:
+            return numbers.cell(r.get(key), _HOW[key])
+
+        best = f"{fmt('best_val_acc')} ({r['best_val_epoch']})" if r["best_val_epoch"] else "-"
         train_s = f"{r['train_s']:.1f} s" if math.isfinite(r["train_s"]) else "-"
         tested = f" ({r['tested_epoch']})" if r.get("tested_epoch") else ""
         lines.append(
-            f"| {r['run']} | {r['epochs']} | {best} | {_fmt(r['final_val_loss'])} | {_fmt(r['test_loss'])} "
-            f"| {_fmt(r['test_acc'])}{tested} | {train_s} |"
-            + (
-                f" {_fmt(r['test_ece'])} | {_fmt(r['test_ece_scaled'])} ({_fmt(r['temperature'], 2)}) |"
-                if has_ece
-                else ""
-            )
+            f"| {r['run']} | {r['epochs']} | {best} | {fmt('final_val_loss')} | {fmt('test_loss')} "
+            f"| {fmt('test_acc')}{tested} | {train_s} |"
+            + (f" {fmt('test_ece')} | {fmt('test_ece_scaled')} ({fmt('temperature')}) |" if has_ece else "")
             + (f" {'**' + r['problems'] + '**' if r.get('problems') else ''} |" if flagged else "")
         )
     return "\n".join(lines) + "\n"
 
 
-def _pm(mean: float, ci: float, n: int, sign: str = "", seeds: list | None = None) -> str:
-    """mean ± CI; `seeds` (where they split: some stuck at chance) their own values instead."""
-    if not math.isfinite(mean):
+def _pm(row: dict, metric: str, n: int, sign: str = "", split: bool = False) -> str:
+    """mean ± CI of `metric` (numbers.cell_ci); where the seeds split (some stuck at chance), their own values."""
+    how = _HOW[metric]
+    mean = row[f"{metric}_mean"]
+    if not isinstance(mean, (int, float)) or not math.isfinite(mean):
         return "-"
-    if seeds:
-        return " / ".join(f"{v:{sign}.4f}" for v in seeds) + " (split)"
-    return f"{mean:{sign}.4f} ± {ci:.4f}" if math.isfinite(ci) else f"{mean:{sign}.4f} (n={n}, no CI)"
+    if split and row.get(f"{metric}_seeds"):
+        return " / ".join(numbers.cell(v, how, sign) for v in row[f"{metric}_seeds"]) + " (split)"
+    ci = row[f"{metric}_ci95"]
+    return (
+        numbers.cell_ci(mean, ci, how, sign) if math.isfinite(ci) else f"{numbers.cell(mean, how, sign)} (n={n}, no CI)"
+    )
 
 
 def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
@@ -65,47 +81,32 @@ def pooled_markdown(rows: list[dict], reference: str = REFERENCE) -> str:
     header = [
         "group",
         "n",
-        "test acc",
+        "test acc %",
         "test loss",
-        "best val acc",
+        "best val acc %",
         "min val loss",
-        "gap (train - val acc)",
-        f"test acc - {reference} (paired)",
+        "gap (train - val acc), pp",
+        f"test acc - {reference} (paired), pp",
     ]
     header += ["test ECE", "test ECE at T", f"test ECE - {reference} (paired)", "T"] if ece else []
     header += ["problems"] if flagged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        split = r.get("split") and r[f"{POOLED[0]}_seeds"]
+        split = bool(r.get("split") and r[f"{POOLED[0]}_seeds"])
         name = r["group"] + (f" (seeds split: {r['split']})" if r.get("split") else "")
-        cells = [name, str(r["n"])] + [
-            _pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"], seeds=split and r[f"{m}_seeds"]) for m in POOLED
-        ]
-        cells.append(
-            _pm(
-                r["test_acc_diff_mean"],
-                r["test_acc_diff_ci95"],
-                r["n_paired"],
-                "+",
-                seeds=r.get("diff_split") and r["test_acc_diff_seeds"],
-            )
-            + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else "")
-        )
+        cells = [name, str(r["n"])] + [_pm(r, m, r["n"], split=split) for m in POOLED]
+        paired = _pm(r, "test_acc_diff", r["n_paired"], "+", split=bool(r.get("diff_split")))
+        cells.append(paired + (f" (n={r['n_paired']})" if r["n_paired"] > 1 else ""))
         if ece:
-            cells += [
-                _pm(r[f"{m}_mean"], r[f"{m}_ci95"], r["n"], seeds=split and r[f"{m}_seeds"])
-                for m in ("test_ece", "test_ece_scaled")
-            ]
-            diff_split = r.get("diff_split") and r["test_ece_diff_seeds"]
-            cells.append(_pm(r["test_ece_diff_mean"], r["test_ece_diff_ci95"], r["n_paired"], "+", seeds=diff_split))
-            cells.append(
-                _pm(r["temperature_mean"], r["temperature_ci95"], r["n"], seeds=split and r["temperature_seeds"])
-            )
+            cells += [_pm(r, m, r["n"], split=split) for m in ("test_ece", "test_ece_scaled")]
+            cells.append(_pm(r, "test_ece_diff", r["n_paired"], "+", split=bool(r.get("diff_split"))))
+            cells.append(_pm(r, "temperature", r["n"], split=split))
         cells += [f"**{r['problems']}**" if r["problems"] else ""] if flagged else []
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "mean ± half-width of the 95% t-interval over seeds (t.ppf(0.975, n-1)·s/√n; n = 1: no CI). "
+        "mean ± half-width of the 95% t-interval over seeds (t.ppf(0.975, n-1)·s/√n; n = 1: no CI); accuracies in %, "
+        "differences of accuracies in percentage points (pp; pooled.csv keeps fractions). "
         "gap = train acc - val acc at the last epoch, both of the final weights in eval mode (dropout off). "
         "(split): the seeds' own values, where some sat at chance (50% val acc) and others did not. "
         "Paired: test acc minus the "

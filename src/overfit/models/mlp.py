@@ -9,7 +9,7 @@ The first layer (`SparseLinear`: `nn.EmbeddingBag(mode="sum")` plus a bias) comp
 Metrics go through Lightning's logging only, once an epoch: train/loss, train/acc, val/loss, val/acc, test/loss,
 test/acc, and for val and test also auroc, ece and brier (models/calibration.py: how far to trust P(positive)) reach
 callbacks (trainer.callback_metrics), trainer.validate()/test()'s results and every logger, at
-x = epoch (TensorBoard's tags, loss/train ...: CurvesTensorBoardLogger, conf/logger/tensorboard.yaml).
+x = epoch, under these names everywhere (TensorBoard: conf/logger/tensorboard.yaml).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class BagOfWordsMLP(L.LightningModule):
         pass in eval mode, in validation's large batches: 15 ms, 0.5% of a 20-epoch `baseline` fit (studies.md).
         Into trainer.callback_metrics, which train() copies into metrics.json, and to every logger at the last epoch.
         self.log is not allowed in this hook, so this one record goes through Logger.log_metrics, Lightning's public
-        logger API (CurvesTensorBoardLogger leaves these names as they are).
+        logger API.
         """
         loader = getattr(getattr(self.trainer, "datamodule", None), "train_eval_dataloader", None)
         if loader is None:  # a datamodule without one (not IMDB's): no such metric, compare.py says so

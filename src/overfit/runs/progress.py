@@ -1,4 +1,6 @@
-"""The progress bar of every run: Lightning's own (Rich where it is installed, else tqdm), redrawn every few steps.
+"""The progress bar of every run: Lightning's own (Rich where it is installed, else tqdm), redrawn every few steps,
+epochs counted from 1, accuracies in % (runs/numbers.py), and the test's bar gone once the test is done (the run
+summary reports the test right below).
 
 Hydra builds it from conf/callbacks/default.yaml (and conf/model/factorization.yaml, which redraws every 100 steps).
 Why not Lightning's default: it redraws every step, and a redraw costs a few milliseconds in a terminal, as much as
@@ -9,6 +11,8 @@ epochs (30 steps each), median of 3: fit 3.9 s with the default bar, 2.7 s with 
 from __future__ import annotations
 
 from lightning.pytorch.callbacks import Callback, RichProgressBar, TQDMProgressBar
+
+from overfit.runs import numbers
 
 
 def progress_bar(enabled: bool = True, refresh_rate: int = 10) -> Callback:
@@ -27,6 +31,11 @@ def progress_bar(enabled: bool = True, refresh_rate: int = 10) -> Callback:
 def epoch_description(trainer, current_epoch: int) -> str:
     total = trainer.max_epochs
     return f"Epoch {current_epoch + 1}" + (f"/{total}" if total is not None and total > 0 else "")
+
+
+def for_people(items: dict) -> dict:
+    """The bar's metrics with accuracies in % ("val/acc=89.0%"); names as logged, the rest as Lightning writes it."""
+    return {k: numbers.pct(float(v)) if numbers.kind(k) == "acc" else v for k, v in items.items()}
 
 
 class RichBar(RichProgressBar):
@@ -50,8 +59,36 @@ class RichBar(RichProgressBar):
             self.progress.update(self.train_progress_bar_id, description=label)
             self.refresh()  # in a terminal a flag for Rich's drawing thread; in Jupyter, a redraw once an epoch
 
+    def get_metrics(self, trainer, pl_module) -> dict:
+        return for_people(super().get_metrics(trainer, pl_module))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.on_train_epoch_end(trainer, pl_module)  # Lightning's own: metrics and redraw (see TQDMBar.on_train_end)
+        super().on_train_end(trainer, pl_module)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        super().on_test_end(trainer, pl_module)
+        if self.progress is not None and self.test_progress_bar_id is not None:
+            self.progress.update(self.test_progress_bar_id, visible=False)
+            self.refresh()
+
 
 class TQDMBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description(epoch_description(trainer, trainer.current_epoch))
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        return for_people(super().get_metrics(trainer, pl_module))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        # The model logs train/* in its on_train_epoch_end, which Lightning calls after the bar's: the bar left on
+        # the screen would show the train metrics of the epoch before the last.
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+        super().on_train_end(trainer, pl_module)
+
+    def init_test_tqdm(self):
+        bar = super().init_test_tqdm()
+        bar.leave = False  # Lightning leaves it on the screen, above the summary that reports the test
+        return bar

@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from overfit import atomic, shown
+from overfit.runs import numbers
 
 
 def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> dict:
@@ -33,13 +34,15 @@ def fit_record(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) ->
 
 def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: ModelCheckpoint | None) -> None:
     """Write <run dir>/metrics.json and print the one-screen summary (kept in train.log too). Epochs count from 1,
-    as in the checkpoint names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py."""
+    as in the checkpoint names (best_epoch_004.ckpt: the weights after the 4th epoch), TensorBoard and compare.py.
+    Numbers as runs/numbers.py writes them for people (accuracies in %, losses to 3 significant digits, ECE and
+    AUROC to 3 decimals, T to 2); metrics.json keeps them whole."""
     # a kill mid-write never leaves a torn metrics.json (resume.py, results.py read it)
     atomic.write_text(out_dir / "metrics.json", json.dumps(record, indent=2))
     metrics, tested_ckpt, wall_seconds = record["metrics"], record["tested_checkpoint"], record["wall_s"]
 
     def fmt(key: str) -> str:
-        return f"{metrics[key]:.4f}" if key in metrics else "-"
+        return numbers.metric(key, metrics[key]) if key in metrics else numbers.MISSING
 
     lines = [f"== overfit: {record['variant']} (seed {cfg.seed}) =="]
     if "test/acc" in metrics:
@@ -54,21 +57,23 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
         if "test/temperature" in metrics:  # train.temperature_scale
             lines.append(
                 f"scaled   loss {fmt('test/loss_scaled')}  ECE {fmt('test/ece_scaled')}  "
-                f"(temperature T = {metrics['test/temperature']:.3f}, fitted on the validation split)"
+                f"(temperature T = {fmt('test/temperature')}, fitted on the validation split)"
             )
     if record["best_val_epoch"] is not None and record["best_val_epoch"] >= 1:
         lines.append(
-            f"val      best acc {record['best_val_acc']:.4f} at epoch {record['best_val_epoch']}"
+            f"val      best acc {numbers.pct(record['best_val_acc'])} at epoch {record['best_val_epoch']}"
             f"  (last: loss {fmt('val/loss')}, acc {fmt('val/acc')})"
         )
     other = {k: v for k, v in metrics.items() if k.split("/")[0] not in ("test", "val", "time", "epoch")}
     if other:
-        lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {v:.6g}" for k, v in sorted(other.items())))
+        lines.append("train    " + "  ".join(f"{k.split('/', 1)[-1]} {fmt(k)}" for k in sorted(other)))
     lines.append(
         f"epochs   {record['epochs_run']}{' (early stopped)' if record['early_stopped'] else ''}"
         f"   wall {wall_seconds:.1f} s (fit {metrics['time/train_s']:.1f} s)"
     )
     board = out_dir.parent if (out_dir.parent / "multirun.yaml").is_file() else Path(cfg.paths.log_dir)
+    if not out_dir.resolve().is_relative_to(board.resolve()):  # hydra.run.dir elsewhere (a resume of a run there)
+        board = out_dir
     logged = any(out_dir.glob("events.out.tfevents.*"))
     curves = "(curves: metrics.csv)" if (out_dir / "metrics.csv").is_file() else "(no logger: no curves)"  # logger=csv
     lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else curves))

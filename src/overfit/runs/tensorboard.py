@@ -1,27 +1,31 @@
-"""What a run leaves in TensorBoard: per-epoch scalars, its HPARAMS session and the sweep's HPARAMS definition.
+"""What a run leaves in TensorBoard: per-epoch scalars under the names the model logs, and its HPARAMS session.
 
-TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a sweep through its HTTP API):
+TensorBoard, as measured with 2.21 (tests/test_tensorboard.py reads a logs dir through its HTTP API; docs/sweeps.md
+shows the screenshots):
 - Runs: the event files go straight into the run dir, so a TensorBoard run is named like its dir (0_baseline_s0).
-- Scalars: per-epoch ones at step = epoch (1, 2, ...), named metric/split: loss/train, loss/val, acc/train, acc/val.
-  Time Series groups cards by the tag's first part and opens the first two groups (acc, loss): the landing page
-  shows train and val side by side, every run in each chart. test/acc and test/loss are written once, at the
-  epoch whose weights were tested (the early-stopping epoch for early_stopping), with test/auroc, test/ece,
-  test/brier and the temperature-scaled test/*_scaled, test/temperature; val/auroc, val/ece, val/brier are
-  per-epoch curves under their own names; time/train_s and val/acc_best
-  at the last epoch. A Custom Scalars layout overlays train and val of a run in one chart (the Keras way).
-  The model logs its curves through Lightning (train/loss, ... at step = epoch: models/mlp.py), as every logger
-  gets them; CurvesTensorBoardLogger, conf/logger/tensorboard.yaml's logger, files them under metric/split.
-- HPARAMS: TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name
-  starts with its rank ("00 model.variant", "01 seed", ...). Each run writes its session (values, trial name); a
-  sweep writes ONE experiment definition (sweep_hparams.py, into its first run's dir), naming what differs and the
-  metric columns (test acc, test loss first). Without one (single runs) TensorBoard derives it from the sessions;
-  with several (a logs dir of sweeps) it takes the first it finds: the columns of that sweep, every sweep's rows.
+- Scalars: one name per metric, the one the progress bar, metrics.json and compare use: train/loss, train/acc,
+  val/loss, val/acc at step = epoch (1, 2, ...), val/auroc, val/ece, val/brier likewise; test/acc, test/loss,
+  test/auroc, test/ece, test/brier and the temperature-scaled test/*_scaled, test/temperature once, at the epoch
+  whose weights were tested (the early-stopping epoch for early_stopping); time/train_s and val/acc_best at the
+  last epoch. Lightning's own TensorBoardLogger writes them (conf/logger/tensorboard.yaml). Time Series groups
+  cards by the tag's first part (test, time, train, val) and opens the first two; train and val of one metric side
+  by side: its filter `/(loss|acc)$`, or the Custom Scalars layout below (one chart per metric, train and val of
+  every run overlaid, the Keras way).
+- HPARAMS: each run writes its session (values, trial name); no experiment definition. TensorBoard then derives
+  the tab from the sessions in view: every hyperparameter's filter lists the values of all the runs it shows
+  (strings: a checkbox per value, numbers: an open interval), `differs` is computed over them, and the metric
+  columns are the scalar tags in name order (test/acc first). A definition would fix the filters to one sweep's
+  values: TensorBoard takes the first one it finds, whichever logs dir it is pointed at (until 2026-12-08 each
+  sweep wrote one, in an event file ending .hparams: delete those, docs/sweeps.md#what-tensorboard-shows).
+  TensorBoard sorts hyperparameters by name (differing ones first) and ticks the first five, so each name starts
+  with its rank ("00 model.variant", "01 sweep", ...): what tells runs apart first. `sweep` (where the run lies)
+  is no setting: it lets the filters pick a sweep, and sorting by it groups the rows by sweep. By default rows
+  are sorted by trial name, the job number first, zero-padded (trial_name).
 metrics.json and the printed summary: summary.py.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import time
 from pathlib import Path
@@ -33,49 +37,37 @@ from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import FileWriter
 
-# HPARAMS columns, most telling first: (config key, column title). Missing (null) ones are skipped.
-HPARAMS = (
-    ("model.variant", "variant"),
-    ("seed", "seed"),
-    ("data.train_size", "train size"),
-    ("model.hidden", "hidden"),
-    ("model.dropout", "dropout"),
-    ("model.optimizer.weight_decay", "weight decay"),
-    ("model.optimizer.lr", "lr"),
-    ("model.optimizer._target_", "optimizer"),
-    ("model.rank", "rank"),
-    ("data.batch_size", "batch size"),
-    ("data.vocab_size", "vocab size"),
-    ("trainer.max_epochs", "max epochs"),
-    ("trainer.max_steps", "max steps"),
+# HPARAMS columns by rank: what tells runs apart first (TensorBoard ticks the first five that differ, in columns
+# that show ~16 characters). The variant; the sweep (where it lies: sweep_label); the seed (rows of one sweep and
+# variant differ by it alone); what sets a run apart from another of the same variant (2 or 20 epochs, the train
+# subset); then the model. Missing (null) ones are skipped.
+RANKED = (
+    "model.variant",
+    "sweep",
+    "seed",
+    "trainer.max_epochs",
+    "data.train_size",
+    "model.hidden",
+    "model.dropout",
+    "model.optimizer.weight_decay",
+    "model.optimizer.lr",
+    "model.optimizer._target_",
+    "model.rank",
+    "data.batch_size",
+    "data.vocab_size",
+    "trainer.max_steps",
 )
-HPARAM_KEYS = tuple(key for key, _ in HPARAMS)
-TITLES = {key.removesuffix("._target_"): title for key, title in HPARAMS}
-# A sweep's metric columns, in this order (TensorBoard shows the first five): (scalar tag, column title).
-METRICS = (
-    ("test/acc", "test acc"),
-    ("test/loss", "test loss"),
-    ("test/ece", "test ECE"),
-    ("val/acc_best", "best val acc"),
-    ("loss/val", "val loss (last epoch)"),
-    ("acc/val", "val acc (last epoch)"),
-    ("loss/train", "train loss (last epoch)"),
-    ("acc/train", "train acc (last epoch)"),
-    ("time/train_s", "fit time (s)"),
-    ("test/auroc", "test AUROC"),
-    ("test/brier", "test Brier"),
-    ("test/ece_scaled", "test ECE at T"),
-    ("test/loss_scaled", "test loss at T"),
-    ("test/temperature", "temperature T"),
-    ("val/ece", "val ECE (last epoch)"),
-)
+HPARAM_KEYS = tuple(key for key in RANKED if key != "sweep")  # the config keys (hparams.yaml holds these)
+RANKS = {key.removesuffix("._target_"): rank for rank, key in enumerate(RANKED)}
+JOB_DIGITS = 3  # trial names' job numbers, zero-padded: rows sort 000, 001, ..., 010 (not 0, 1, 10, 11, ..., 2)
+# Custom Scalars: train and val of every run in one chart per metric. Runs from before 2026-12-08 named their
+# curves loss/train, acc/val, ...: matched too, so a logs dir holding both overlays both.
 LAYOUT = {
     "train vs val (one chart per metric, as Keras)": {
-        "loss": ["Multiline", [r"^loss/(train|val)$"]],
-        "accuracy": ["Multiline", [r"^acc/(train|val)$"]],
+        "loss": ["Multiline", [r"^(train|val)/loss$", r"^loss/(train|val)$"]],
+        "accuracy": ["Multiline", [r"^(train|val)/acc$", r"^acc/(train|val)$"]],
     }
 }
-_FLOAT, _STRING, _BOOL = api_pb2.DATA_TYPE_FLOAT64, api_pb2.DATA_TYPE_STRING, api_pb2.DATA_TYPE_BOOL
 
 
 def short_key(key: str) -> str:
@@ -83,8 +75,8 @@ def short_key(key: str) -> str:
 
 
 def tb_name(key: str) -> str:
-    """The HPARAMS name of a config key: its rank, then the key ("03 model.hidden")."""
-    return f"{list(TITLES).index(key) if key in TITLES else 99:02d} {key}"
+    """The HPARAMS name of a config key: its rank, then the key ("05 model.hidden")."""
+    return f"{RANKS.get(key, 99):02d} {key}"
 
 
 def run_hparams(cfg: DictConfig) -> dict:
@@ -106,10 +98,22 @@ def flat_hparams(cfg: DictConfig) -> dict:
 
 
 def trial_name(run_dir: Path) -> str:
-    """HPARAMS' trial name: variant and seed first (the column is narrow), unique across sweeps (same-named
-    trials would be merged into one row). 3_small_s0 in sweep <time> -> "3_small_s0 · <time>"."""
+    """HPARAMS' trial name, by which TensorBoard sorts the rows, in a column that shows its first ~16 characters:
+    the job, zero-padded, with variant and seed, then where the run lies; unique across sweeps (same-named trials
+    would be merged into one row). 3_small_s0 of sweep <time> -> "003_small_s0 · <time>" (a sweep's jobs in the
+    order they ran; the `sweep` column groups them by sweep); a single run's dir <time>_big_s1 -> "big_s1 · <time>"."""
     stamped = re.match(r"^(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(?:-\d+)?)_(.+)$", run_dir.name)  # a single run's dir
-    return f"{stamped.group(2)} · {stamped.group(1)}" if stamped else f"{run_dir.name} · {run_dir.parent.name}"
+    if stamped:
+        return f"{stamped.group(2)} · {stamped.group(1)}"
+    job = re.match(r"^(\d+)_(.+)$", run_dir.name)  # a sweep's job: <num>_<variant>_s<seed>
+    name = f"{int(job.group(1)):0{JOB_DIGITS}d}_{job.group(2)}" if job else run_dir.name
+    return f"{name} · {run_dir.parent.name}"
+
+
+def sweep_label(run_dir: Path) -> str:
+    """HPARAMS' `sweep`: the dir the run lies in, less a timestamp's year so that it fits the column: a sweep's
+    2026-12-08_10-15-02 -> "12-08_10-15-02", an Optuna study's name, `runs` for single runs."""
+    return re.sub(r"^\d{4}-(?=\d\d-\d\d_)", "", run_dir.parent.name)
 
 
 def _hparams_summary(tag: str, **data) -> Summary:
@@ -137,48 +141,11 @@ def session_summaries(params: dict, trial: str) -> list[Summary]:
     ]
 
 
-def _natural(value) -> tuple:
-    """Domain order: "[4, 4]" before "[16, 16]" (lists by their numbers), then text."""
-    try:
-        return (0, ast.literal_eval(value), "")
-    except (ValueError, SyntaxError, TypeError):
-        return (1, (), str(value))
-
-
-def experiment_summary(values: dict[str, list], intervals: dict[str, tuple]) -> Summary:
-    """The HPARAMS definition of a sweep: every hyperparameter its runs take (`values`: key -> one value per run;
-    `intervals`: key -> (low, high) of a continuous search), which of them differ, and METRICS."""
-    infos = []
-    for key in map(short_key, HPARAM_KEYS):
-        seen = values.get(key, [])
-        if not seen and key not in intervals:
-            continue
-        info = api_pb2.HParamInfo(
-            name=tb_name(key), display_name=TITLES[key], differs=key in intervals or len({repr(v) for v in seen}) > 1
-        )
-        numbers = [v for v in seen if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if key in intervals or (numbers and len(numbers) == len(seen)):
-            low, high = intervals.get(key, (min(numbers or [0]), max(numbers or [0])))
-            info.type, info.domain_interval.min_value, info.domain_interval.max_value = _FLOAT, low, high
-        elif all(isinstance(v, bool) for v in seen):
-            info.type = _BOOL
-            info.domain_discrete.extend(sorted(set(seen)))
-        else:
-            info.type = _STRING
-            info.domain_discrete.extend(sorted({str(v) for v in seen}, key=_natural))
-        infos.append(info)
-    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=title) for tag, title in METRICS]
-    return _hparams_summary(
-        metadata.EXPERIMENT_TAG, experiment=api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
-    )
-
-
 class CurvesTensorBoardLogger(TensorBoardLogger):
-    """Lightning's TensorBoardLogger, with each split's epoch curves under metric/split tags: a record holding a
-    split's loss and accuracy (train/loss and train/acc, as models/mlp.py logs them once an epoch) is written as
-    loss/train, acc/train; val likewise. Anything else keeps its name: test/*, train/acc_eval, and records without
-    a split's accuracy, such as the factorization's per-step train/loss and train/gap (its tags stay as they were).
-    Other loggers (CSVLogger, MLflow, ...) get the names the model logs."""
+    """The logger of runs started before 2026-12-08 (their recorded config names it, and a resume restores it):
+    each split's epoch curves under metric/split tags, loss/train, acc/val, ..., so that a resumed run keeps the
+    tags it began with. New runs use Lightning's TensorBoardLogger (conf/logger/tensorboard.yaml): the names the
+    model logs. compare reads both (compare/runs.py)."""
 
     def log_metrics(self, metrics, step=None) -> None:
         tags = dict(metrics)
@@ -214,7 +181,9 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict[str, float]) -> No
             # closed it when fit and test ended (None then) and the add_scalar of the finals above reopened it, into
             # a new event file; with no finals to log the session gets a file of its own.
             writer = logger.experiment.file_writer or FileWriter(logger.log_dir)
-            for summary in session_summaries(flat_hparams(cfg), trial_name(Path(logger.log_dir))):
+            run_dir = Path(logger.log_dir)
+            params = {**flat_hparams(cfg), "sweep": sweep_label(run_dir)}
+            for summary in session_summaries(params, trial_name(run_dir)):
                 writer.add_summary(summary)
             if "val/acc" in metrics:  # a run with train and val curves (not the factorization)
                 logger.experiment.add_custom_scalars(LAYOUT)

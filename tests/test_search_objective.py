@@ -25,7 +25,7 @@ from test_compare import sweep_overrides
 from test_search import SEARCH, journal, search_in_process
 
 import overfit
-from overfit.checkpoints.classifier import load_classifier
+from overfit.checkpoints.classifier import classifier_from_checkpoint, data_state, load_checkpoint
 from overfit.search.space import SearchError
 
 
@@ -37,7 +37,8 @@ def compose_search(*overrides: str):
 
 def val_acc_of(run: Path, ckpt: Path) -> float:
     """The validation accuracy of a checkpoint's weights, measured afresh on the run's own validation split."""
-    model, state = load_classifier(ckpt)
+    checkpoint = load_checkpoint(ckpt)
+    model, state = classifier_from_checkpoint(checkpoint), data_state(checkpoint)  # the LightningModule: validate()
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
     data = instantiate(cfg.data)
     data.prepare_data()

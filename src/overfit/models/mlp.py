@@ -22,9 +22,9 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
-from overfit.errors import NonFiniteLossError, OverfitError
+from overfit.errors import NonFiniteLossError
 from overfit.models.calibration import EvalMetrics
-from overfit.models.sparse_linear import SparseLinear
+from overfit.models.network import check_hparams, layers
 
 STAGES = ("train", "val", "test")
 TRAIN_EVAL = ("train/acc_eval", "train/loss_eval")  # the final weights on the train split, in eval mode
@@ -50,17 +50,13 @@ class BagOfWordsMLP(L.LightningModule):
         variant: str = "custom",
     ):
         super().__init__()
-        hidden = [int(h) for h in hidden]
+        hidden = [int(h) for h in hidden]  # a plain list in hparams (save_hyperparameters reads these locals)
         check_hparams(vocab_size, hidden, dropout)
         # Plain values only (no optimizer object), so a checkpoint loads with weights_only=True.
         self.save_hyperparameters(ignore=["optimizer"], logger=False)
         self.optimizer_factory = optimizer or torch.optim.RMSprop
-
-        self.input = SparseLinear(vocab_size, hidden[0])
-        layers: list[nn.Module] = []
-        for width_in, width_out in zip(hidden, hidden[1:] + [1]):
-            layers += [nn.ReLU(), nn.Dropout(dropout), nn.Linear(width_in, width_out)]
-        self.head = nn.Sequential(*layers)
+        # The network, as network.py builds it for predict.py (the same names in the state_dict, the same draws)
+        self.input, self.head = layers(vocab_size, hidden, dropout)
         self.loss_fn = nn.BCEWithLogitsLoss()
         # Per-stage running sums, updated every step on the model's device and logged once per epoch: one
         # self.log per step costs about as much as the whole forward/backward of the baseline model.
@@ -268,12 +264,3 @@ class EpochTotals(nn.Module):
 
     def reset(self) -> None:
         self.totals.zero_()
-
-
-def check_hparams(vocab_size: int, hidden: list[int], dropout: float) -> None:
-    if vocab_size < 1:
-        raise OverfitError(f"vocab_size={vocab_size}: the vocabulary is empty; check data.vocab_size and the archive")
-    if not hidden or min(hidden) < 1:
-        raise OverfitError(f"model.hidden={hidden}: every hidden size must be >= 1, e.g. model.hidden=[16,16]")
-    if not 0.0 <= dropout < 1.0:
-        raise OverfitError(f"model.dropout={dropout}: must be in [0, 1), e.g. model.dropout=0.5")

@@ -118,3 +118,13 @@ def test_the_startup_benchmark_times_each_command_against_python_c_pass(capsys):
         row = re.search(rf"\| `{re.escape(label)}` \| (\d+\.\d\d) s \|", out)
         assert row and float(row.group(1)) > 0, (label, out)
     assert "target: each within 1.5 s" in out
+
+
+def test_the_sweep_end_callback_every_run_instantiates_loads_no_plotting():
+    """Hydra instantiates hydra.callbacks.compare for every run, single ones included: importing it must not load
+    compare's tables and figures (matplotlib, scipy.stats, torch; ~2 s) that only a sweep's end uses."""
+    code = "import sys, overfit.compare.sweep_end; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = set(eval(done.stdout))
+    assert not loaded & {"matplotlib", "scipy", "torch", "torchmetrics", "lightning"}, loaded

@@ -31,31 +31,43 @@ What could not be read (a truncated or corrupted event file, a missing HPARAMS s
 warnings.txt next to the tables; such runs are flagged, not silently dropped.
 """
 
-from overfit.compare.events import Problem, read_event_dir, read_events, read_hparams, read_records
-from overfit.compare.labels import REFERENCE, VARIANTS, swept_keys
-from overfit.compare.pooling import POOLED, pool_runs
-from overfit.compare.runs import COLUMNS, CURVES, Run, Runs, load_run, load_runs
-from overfit.compare.tables import comparison_tables, markdown_table, pooled_markdown, write_comparison
+import importlib
 
-__all__ = [
-    "COLUMNS",
-    "CURVES",
-    "POOLED",
-    "REFERENCE",
-    "VARIANTS",
-    "Problem",
-    "Run",
-    "Runs",
-    "load_run",
-    "load_runs",
-    "markdown_table",
-    "pool_runs",
-    "pooled_markdown",
-    "read_event_dir",
-    "read_events",
-    "read_hparams",
-    "read_records",
-    "swept_keys",
-    "comparison_tables",
-    "write_comparison",
-]
+# What `from overfit.compare import X` gives, and the module that holds it. Loaded on first use (PEP 562): Hydra
+# instantiates sweep_end's callback for every run, single ones included, and importing this package must not
+# pull in matplotlib, scipy.stats and torchmetrics there (~2 s on 2 cores) for a table only a sweep's end needs.
+_HOME = {
+    "Problem": "events",
+    "read_event_dir": "events",
+    "read_events": "events",
+    "read_hparams": "events",
+    "read_records": "events",
+    "REFERENCE": "labels",
+    "VARIANTS": "labels",
+    "swept_keys": "labels",
+    "POOLED": "pooling",
+    "pool_runs": "pooling",
+    "COLUMNS": "runs",
+    "CURVES": "runs",
+    "Run": "runs",
+    "Runs": "runs",
+    "load_run": "runs",
+    "load_runs": "runs",
+    "comparison_tables": "tables",
+    "markdown_table": "tables",
+    "pooled_markdown": "tables",
+    "write_comparison": "tables",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value  # once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -8,12 +8,14 @@ it is not the last one).
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only, never a window
+if "matplotlib.pyplot" not in sys.modules:  # a notebook's inline backend, or the user's own choice, stays theirs
+    matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402

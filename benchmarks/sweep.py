@@ -50,6 +50,9 @@ def _sweep(how: str, repeat: int, args, workdir: Path, epochs: int) -> tuple[flo
     cmd = [sys.executable, "train.py", "-m", f"model={','.join(SIX)}", "seed=0", f"trainer.max_epochs={epochs}"]
     cmd += [f"paths.log_dir={log_dir}", f"paths.data_dir={workdir / 'data'}", "trainer.enable_progress_bar=false"]
     cmd += [RECORD_THREADS] if how == ONE_PROCESS else []  # the floor's bound: the one-process sweep
+    # Like for like with the floor, which trains and writes what a run writes but compares nothing: the comparison
+    # a sweep ends with is timed on its own (compare_row)
+    cmd += ["hydra.callbacks.compare.enabled=false"]
     _, wall, _ = run(cmd + SWEEPS[how] + args.overrides, workdir, log_dir.name)
     metrics = list(log_dir.glob("multiruns/*/*/metrics.json"))
     if len(metrics) != 6:
@@ -84,7 +87,11 @@ def sweep_rows(args, workdir: Path, epochs: int, target_s: float | None, target_
         wall, fit, _ = _sweep(JOBLIB, repeat, args, workdir, epochs)
         walls[JOBLIB].append(wall)
         fits[JOBLIB].append(fit)
-    rows = []
+    # What the comparison the sweep ends with adds (off in the sweeps above): scripts/compare.py on one of them,
+    # a fresh process, i.e. the same tables and figures plus compare's imports
+    sweep_dir = next((workdir / "sweep_0_0" / "multiruns").iterdir())
+    _, compare_s, _ = run([sys.executable, "scripts/compare.py", str(sweep_dir)], workdir, "compare_sweep")
+    rows = [("the comparison a sweep ends with (scripts/compare.py on the six runs, whole process)", compare_s, "s")]
     for how in SWEEPS:
         rows += [
             (f"six-variant sweep, {how} (whole process, median)", statistics.median(walls[how]), "s", target_s),

@@ -272,7 +272,8 @@ def test_signal_during_fit_fails_loudly_and_names_the_checkpoint(
     assert out.returncode == code, out.stderr[-2000:]
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith(f"interrupted: {name} during training at step ")
-    assert f"resume from {newest} with: python train.py ckpt_path=last hydra.run.dir=" in line
+    # the script as it runs from where the command was launched (the test's cwd is not the checkout)
+    assert f"resume from {newest} with: python {REPO / 'train.py'} ckpt_path=last hydra.run.dir=" in line
     assert "== overfit" not in out.stdout and not (tmp_path / "run" / "metrics.json").exists()
     again = train_py("model=dropout", "ckpt_path=last", *TINY, tmp_path=tmp_path, archive=tiny_archive)
     assert again.returncode == 0, again.stderr[-2000:]

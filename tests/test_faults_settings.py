@@ -149,7 +149,8 @@ def test_a_refused_run_leaves_no_run_dir(tiny_archive, tmp_path):
 def test_the_summary_prints_a_resume_line_that_continues_in_the_same_dir(tiny_archive, tmp_path):
     first = train_py("model=dropout", *TINY, tmp_path=tmp_path, archive=tiny_archive, epochs=1)
     line = next(ln for ln in first.stdout.splitlines() if ln.startswith("ckpts"))
-    command = line.split("(resume: python train.py ", 1)[1].rstrip(")").split()
+    script, *command = line.split("(resume: python ", 1)[1].rstrip(")").split()
+    assert script == str(REPO / "train.py")  # launched from tmp_path: the script's path as it works from there
     # the checkpoint records the run's settings (model=dropout, the tiny data): the command repeats none of them
     assert command == ["ckpt_path=last", f"hydra.run.dir={tmp_path / 'run'}"], command
     command.append("trainer.max_epochs=2")

@@ -66,10 +66,9 @@ def pasted(command: str, cwd):
 
 @pytest.mark.slow
 def test_the_interrupt_hint_pasted_as_printed_resumes_exactly(straight, killed, tmp_path):
-    assert "python train.py ckpt_path=last hydra.run.dir=" in killed, killed
+    assert f"python {REPO / 'train.py'} ckpt_path=last hydra.run.dir=" in killed, killed  # launched from elsewhere
     command = killed.split("with: ", 1)[1].replace("python ", f"{sys.executable} ", 1)
-    command = command.replace("train.py", str(REPO / "train.py"), 1)
-    again = pasted(command, tmp_path)
+    again = pasted(command, tmp_path)  # as printed, from where the killed run was launched
     assert again.returncode == 0, again.stderr[-2000:]
     record = metrics(tmp_path / "run")
     assert record["seed"] == 3 and record["variant"] == "dropout"

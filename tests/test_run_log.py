@@ -54,7 +54,7 @@ def test_train_log_holds_the_summary_lightning_warnings_and_the_error(tiny_archi
 
     start = out.stdout.index("== overfit: baseline (seed 0) ==")
     summary = out.stdout[start : out.stdout.index("\n", out.stdout.index("ckpts ", start))]
-    assert summary in log and "resume: python train.py" in summary  # the whole summary, the resume hint with it
+    assert summary in log and "train.py ckpt_path=last" in summary  # the whole summary, the resume hint with it
     error = out.stderr.strip().splitlines()[-1]
     assert error.startswith("error: optimized_metric=nope: not logged by this run") and error in log
     assert log.index(summary) < log.index(error)

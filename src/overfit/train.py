@@ -27,7 +27,7 @@ from overfit.models import calibration
 from overfit.runs import dirs as rundir
 from overfit.runs.checks import check_config
 from overfit.runs.console import quiet_lightning
-from overfit.runs.summary import fit_record, print_summary
+from overfit.runs.summary import fit_record, print_summary, train_command
 from overfit.runs.tensorboard import keep_hparams, log_hparams
 from overfit.runs.threads import torch_threads
 
@@ -160,7 +160,7 @@ def _report_interrupts(trainer: L.Trainer, cfg: DictConfig, doing: str):
         # The checkpoint records the run's settings: the command needs none of them (run_config.restore).
         where = (
             f"resume from {found.path.name} ({found.epochs_done} epochs done) with: "
-            f"python train.py ckpt_path=last hydra.run.dir={out_dir}"
+            f"{train_command()} ckpt_path=last hydra.run.dir={out_dir}"
             if found
             else "no epoch had finished, so there is nothing to resume"
         )

@@ -7,7 +7,9 @@ overfit.api, the benchmarks), so it is written atomically (overfit.atomic).
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -79,5 +81,14 @@ def print_summary(cfg: DictConfig, out_dir: Path, record: dict, checkpoint: Mode
     lines.append(f"logs     {out_dir}   " + (f"(tensorboard --logdir {board})" if logged else curves))
     if checkpoint is not None and checkpoint.dirpath:
         # continue in this same dir (its curves stay one run); the checkpoints record the run's settings
-        lines.append(f"ckpts    {checkpoint.dirpath}  (resume: python train.py ckpt_path=last hydra.run.dir={out_dir})")
+        resume = f"{train_command()} ckpt_path=last hydra.run.dir={out_dir}"
+        lines.append(f"ckpts    {checkpoint.dirpath}  (resume: {resume})")
     shown.show("\n".join(lines))  # printed, and kept in the run's train.log
+
+
+def train_command() -> str:
+    """`python train.py` as it works from where the command was launched: the script as a path relative to here, or
+    absolute where that would climb out ("python /path/to/train.py" for a run started in another directory)."""
+    script = sys.argv[0] if sys.argv and sys.argv[0].endswith("train.py") else "train.py"
+    relative = os.path.relpath(script)
+    return f"python {os.path.abspath(script) if relative.startswith('..') else relative}"

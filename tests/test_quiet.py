@@ -139,19 +139,22 @@ def test_a_run_writes_accuracies_in_percent_and_numbers_to_their_digits(first_ru
     assert re.search(r"val/acc[=:] ?\d{1,3}\.\d%", bar) and "val/loss" in bar, bar  # the names as logged
 
 
+def train_py(args: list[str], cwd: Path):
+    """train.py <args> in a forked child, with Python's warnings as a user gets them (not the tests' filter)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    cmd = [sys.executable, str(REPO / "train.py"), *args]
+    return forked.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
 @pytest.mark.slow
 def test_a_resume_into_its_own_dir_does_not_warn_but_a_fresh_run_into_a_full_dir_does(first_run, tmp_path):
     run_dir, _, overrides = first_run
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
-    resumed = forked.run(
-        [sys.executable, str(REPO / "train.py"), "ckpt_path=last", f"hydra.run.dir={copy}", "trainer.max_epochs=3"]
+    resumed = train_py(
+        ["ckpt_path=last", f"hydra.run.dir={copy}", "trainer.max_epochs=3"]
         + [o for o in overrides if o.startswith(("data.archive", "data.sha256", "paths."))],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     said = resumed.stdout + resumed.stderr
@@ -162,14 +165,7 @@ def test_a_resume_into_its_own_dir_does_not_warn_but_a_fresh_run_into_a_full_dir
     (stray / "checkpoints").mkdir(parents=True)
     (stray / "checkpoints" / "notes.txt").write_text("not a checkpoint\n")
     one_epoch = [o for o in overrides if not o.startswith("trainer.max_epochs")] + ["trainer.max_epochs=1"]
-    fresh = forked.run(
-        [sys.executable, str(REPO / "train.py"), *one_epoch, f"hydra.run.dir={stray}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"},
-    )
+    fresh = train_py([*one_epoch, f"hydra.run.dir={stray}"], cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert f"{stray / 'checkpoints'} {NOT_EMPTY}" in fresh.stderr  # still said where it means something
 

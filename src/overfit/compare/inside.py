@@ -7,7 +7,8 @@ most confidently wrong.
                                         #   surest first
     inside.p_positive, inside.labels, inside.logits   # every test review's (float64 numpy arrays)
 
-The pieces, for any BagOfWordsMLP and any batches of (indices, offsets, labels):
+The pieces, for any BagOfWordsMLP or its plain BagOfWordsNet (models/network.py) and any batches of
+(indices, offsets, labels):
 
     word_scores(model, batches)         -> Tensor (vocab_size,): each word's weight path to the logit
     top_words(scores, vocabulary, k)    -> {"positive": [(word, score)] * <= k, "negative": [...]}
@@ -45,7 +46,7 @@ from overfit.checkpoints.classifier import load_classifier
 from overfit.data import archive as imdb_archive
 from overfit.data.imdb import IMDBDataModule
 from overfit.errors import OverfitError
-from overfit.models.mlp import BagOfWordsMLP
+from overfit.models.network import BagOfWordsNet
 
 EXCERPT_CHARS = 300  # of a misclassified review's text: enough to see what it is about
 
@@ -85,7 +86,7 @@ def _check_k(k: int, what: str) -> None:
         raise OverfitError(f"{what}={k!r} is invalid: use an integer >= 1")
 
 
-def word_scores(model: BagOfWordsMLP, batches: Iterable) -> torch.Tensor:
+def word_scores(model: BagOfWordsNet, batches: Iterable) -> torch.Tensor:
     """Each word's weight path to the logit (float64, shape (vocab_size,)): dlogit/dx_w averaged over the reviews
     of `batches` ((indices, offsets, ...) tuples), in eval mode. See the module's docstring for why this one."""
     was_training = model.training
@@ -126,7 +127,7 @@ def top_words(scores: torch.Tensor | np.ndarray, vocabulary: Sequence[str], k: i
     return {"positive": positive, "negative": negative}
 
 
-def logits(model: BagOfWordsMLP, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
+def logits(model: BagOfWordsNet, batches: Iterable) -> tuple[np.ndarray, np.ndarray]:
     """(logits, labels) of every review of `batches`, in order, as float64 arrays, in eval mode; NaN where a review
     has no known word (an empty bag). P(positive) = sigmoid(logit), taken in float64 (see `sigmoid`)."""
     was_training = model.training

@@ -135,9 +135,9 @@ def layer_table(model: nn.Module) -> str:
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     rows = []
     for name, layer in _layers(model):
-        count = layer.numel() if isinstance(layer, nn.Parameter) else sum(p.numel() for p in layer.parameters())
-        rows.append((name, "Parameter" if isinstance(layer, nn.Parameter) else type(layer).__name__, _shape(layer)))
-        rows[-1] += (f"{count:,}",)
+        bare = isinstance(layer, nn.Parameter)
+        count = layer.numel() if bare else sum(p.numel() for p in layer.parameters())
+        rows.append((name, "Parameter" if bare else type(layer).__name__, _shape(layer), f"{count:,}"))
     head = f"model    {type(model).__name__}: {total:,} parameters" + (f" ({frozen:,} frozen)" if frozen else "")
     widths = [max((len(r[i]) for r in rows), default=0) for i in range(4)]
     lines = [
